@@ -1,0 +1,63 @@
+"""Wire constants of the .nfc format: magic, version, ids and bounds. Standard library only.
+
+Every id here is an explicit integer that appears in files; never renumber, only append.
+"""
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+MAGIC = b"\x89NFC"
+FORMAT_MAJOR = 1
+FORMAT_MINOR = 0
+
+MAX_SIDE = 16384  # pixels per side a decoder accepts
+MAX_PIXELS = 1 << 26  # 67 M pixels: bounds every allocation that scales with the image
+MAX_HEADER_BYTES = 4096
+MAX_SECTIONS = 64
+MAX_SECTION_BYTES = 1 << 30
+
+
+class FieldKind(IntEnum):
+    """Which neural field the stream holds."""
+
+    HASHGRID = 1
+    DINER = 2
+
+
+class SectionKind(IntEnum):
+    """What a section's payload holds."""
+
+    LATENTS = 1  # grid tables / per-pixel tables: entropy-coded integer symbols
+    WEIGHTS = 2  # network weights: entropy-coded integer symbols + quantization steps
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One integer hyper-parameter of a field, stored in the header in declaration order."""
+
+    name: str
+    lo: int
+    hi: int
+
+
+# Hyper-parameters the decoder needs to rebuild each field kind, in wire order.
+# Values are integers; the decoder rejects any value outside [lo, hi] before building anything.
+FIELD_PARAMS: dict[FieldKind, tuple[ParamSpec, ...]] = {
+    FieldKind.HASHGRID: (
+        ParamSpec("levels", 1, 24),
+        ParamSpec("features", 1, 8),
+        ParamSpec("log2_table_size", 4, 24),
+        ParamSpec("coarsest_resolution", 1, MAX_SIDE),
+        ParamSpec("finest_resolution", 1, MAX_SIDE),
+        ParamSpec("hidden_width", 1, 256),
+        ParamSpec("hidden_layers", 0, 8),
+        ParamSpec("context_rows", 0, 2),
+    ),
+    FieldKind.DINER: (
+        ParamSpec("table_width", 1, 3),
+        ParamSpec("backbone", 0, 1),  # 0 = MLP (ReLU), 1 = SIREN
+        ParamSpec("hidden_width", 1, 256),
+        ParamSpec("hidden_layers", 0, 8),
+        ParamSpec("siren_omega", 1, 1000),
+    ),
+}
