@@ -1,0 +1,39 @@
+"""The .nfc container: header, sections, CRCs. Standard library only (no numpy, no torch)."""
+
+from nfcodec.container.header import Header
+from nfcodec.container.nfc import (
+    NfcFile,
+    NfcInfo,
+    Section,
+    describe,
+    read_info,
+    read_nfc,
+    write_nfc,
+)
+from nfcodec.container.spec import (
+    FIELD_PARAMS,
+    FORMAT_MAJOR,
+    FORMAT_MINOR,
+    MAGIC,
+    FieldKind,
+    ParamSpec,
+    SectionKind,
+)
+
+__all__ = [
+    "FIELD_PARAMS",
+    "FORMAT_MAJOR",
+    "FORMAT_MINOR",
+    "MAGIC",
+    "FieldKind",
+    "Header",
+    "NfcFile",
+    "NfcInfo",
+    "ParamSpec",
+    "Section",
+    "SectionKind",
+    "describe",
+    "read_info",
+    "read_nfc",
+    "write_nfc",
+]

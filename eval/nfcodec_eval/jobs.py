@@ -1,0 +1,391 @@
+"""Planning sweep jobs and running one job inside a worker.
+
+A job is one (dataset, image, codec configuration, rate point). Jobs are small
+frozen dataclasses so they pickle to process-pool and Ray workers; the worker
+resolves the codec again from its *spec*:
+
+* a registered name (``"jpeg"``), looked up with ``nfcodec_eval.codecs.get_codec``;
+* ``"package.module:attr"``, where ``attr`` is a codec instance, a codec class or a
+  zero-argument factory. This is how tests and experiments plug in codecs that are
+  not registered: the module only has to be importable by the workers.
+
+A codec *instance* may also be passed to `plan_jobs`; it then travels inside the
+job and must be picklable for the process and Ray executors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import functools
+import importlib
+import importlib.metadata
+import os
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nfcodec.errors import InputError
+from nfcodec_eval.schema import Record, Scalar, make_job_id, one_line
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nfcodec_eval.codecs import Codec, CodecRun
+
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pnm", ".bmp", ".tif", ".tiff", ".webp"}
+)
+
+RateSpec = Sequence[float] | Mapping[str, Sequence[float]] | None
+
+
+class SweepError(InputError):
+    """A sweep cannot be planned as asked (bad folder, unknown codec, no images)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs to produce one `Record`."""
+
+    job_id: str
+    dataset: str
+    image: str  # name relative to the dataset folder, POSIX separators
+    image_path: str
+    codec: str  # the codec's own name, as stored in records
+    codec_spec: str  # how a worker finds the codec again (see module docstring)
+    config: dict[str, Scalar]
+    rate: float
+    uses_gpu: bool = False
+    codec_obj: Any = field(default=None, compare=False, repr=False)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def list_images(dataset_dir: str | os.PathLike[str]) -> list[tuple[str, Path]]:
+    """Image files under a dataset folder (recursively, hidden entries skipped), sorted."""
+    root = Path(dataset_dir)
+    found = []
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+            found.append((rel.as_posix(), path))
+    return sorted(found)
+
+
+def select_images(
+    available: list[tuple[str, Path]], patterns: Sequence[str] | None
+) -> list[tuple[str, Path]]:
+    """Keep images whose name or stem matches any glob; every pattern must match something.
+
+    An unmatched pattern is an error rather than a silent no-op, because a typo
+    would otherwise produce a quietly incomplete sweep.
+    """
+    if not patterns:
+        return available
+    chosen: dict[str, Path] = {}
+    for pattern in patterns:
+        hits = [
+            (name, path)
+            for name, path in available
+            if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(Path(name).stem, pattern)
+        ]
+        if not hits:
+            sample = ", ".join(name for name, _ in available[:5])
+            raise SweepError(f"--images {pattern!r} matches no image (have: {sample or 'none'})")
+        chosen.update(hits)
+    return sorted(chosen.items())
+
+
+@functools.cache
+def _resolve_spec(spec: str) -> Any:
+    """Codec for a spec, cached per process so workers build each codec once."""
+    if ":" in spec:
+        module_name, _, attr = spec.partition(":")
+        try:
+            target = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise SweepError(f"cannot load codec {spec!r}: {exc}") from exc
+        is_factory = isinstance(target, type) or (callable(target) and not hasattr(target, "run"))
+        if not is_factory:
+            return target
+        try:
+            return target()
+        except Exception as exc:  # construction failures are planning errors, shown in one line
+            raise SweepError(f"codec {spec!r} is unavailable: {exc}") from exc
+    from nfcodec_eval.codecs import get_codec
+
+    try:
+        return get_codec(spec)
+    except (KeyError, ValueError) as exc:  # unknown name: the message lists the choices
+        raise SweepError(str(exc.args[0] if exc.args else exc)) from exc
+    except Exception as exc:  # e.g. CodecUnavailable: a library or encoder is missing
+        raise SweepError(f"codec {spec!r} is unavailable: {exc}") from exc
+
+
+def resolve_codec(spec: str | Codec) -> Codec:
+    """A codec object from a registered name, a ``module:attr`` spec, or an instance."""
+    return _resolve_spec(spec) if isinstance(spec, str) else spec
+
+
+def codec_config(codec: Codec) -> dict[str, Scalar]:
+    """Fixed settings of a codec that are part of the job identity.
+
+    Codecs may expose an optional ``config`` mapping (or method returning one), e.g.
+    an encoder preset; two codecs with equal names but different configs are
+    different jobs.
+    """
+    raw = getattr(codec, "config", None)
+    if callable(raw):
+        raw = raw()
+    return {str(k): v for k, v in dict(raw or {}).items()}
+
+
+def _rates_for(codec: Codec, rates: RateSpec) -> list[float]:
+    if rates is None:
+        return [float(r) for r in codec.rate_points()]
+    if isinstance(rates, Mapping):
+        chosen = rates.get(codec.name)
+        return [float(r) for r in (chosen if chosen is not None else codec.rate_points())]
+    return [float(r) for r in rates]
+
+
+def plan_jobs(
+    dataset_dir: str | os.PathLike[str],
+    codecs: Sequence[str | Codec],
+    images: Sequence[str] | None = None,
+    rates: RateSpec = None,
+    dataset: str | None = None,
+) -> list[Job]:
+    """All jobs of a sweep, image-major, without duplicates.
+
+    ``rates`` overrides each codec's ``rate_points()``: one list for every codec,
+    or a mapping from codec name to its list. ``dataset`` defaults to the folder name.
+    """
+    root = Path(dataset_dir).expanduser().resolve()
+    if not root.is_dir():
+        raise SweepError(f"dataset folder {str(dataset_dir)!r} does not exist")
+    if not codecs:
+        raise SweepError("no codec given")
+    name = dataset or root.name
+    picked = select_images(list_images(root), images)
+    if not picked:
+        raise SweepError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {str(root)!r}")
+    resolved = [(spec, resolve_codec(spec)) for spec in codecs]
+    jobs: dict[str, Job] = {}
+    for image_name, path in picked:
+        for spec, codec in resolved:
+            config = codec_config(codec)
+            for rate in _rates_for(codec, rates):
+                job_id = make_job_id(name, image_name, codec.name, config, rate)
+                jobs.setdefault(
+                    job_id,
+                    Job(
+                        job_id=job_id,
+                        dataset=name,
+                        image=image_name,
+                        image_path=str(path),
+                        codec=codec.name,
+                        codec_spec=spec if isinstance(spec, str) else "",
+                        config=config,
+                        rate=rate,
+                        uses_gpu=bool(getattr(codec, "uses_gpu", False)),
+                        codec_obj=None if isinstance(spec, str) else spec,
+                    ),
+                )
+    return list(jobs.values())
+
+
+# --------------------------------------------------------------------- worker side
+
+
+def _reset_peak_rss() -> None:
+    """Reset the kernel's RSS high-water mark so VmHWM covers only the next job (Linux)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def _peak_rss_mb() -> float | None:
+    """Peak RSS of this process in MiB: VmHWM on Linux, else lifetime ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+def _dist_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    """Commit of the nfcodec checkout (``-dirty`` when modified), or None outside git."""
+    import nfcodec
+
+    where = Path(nfcodec.__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(where), "describe", "--always", "--dirty", "--abbrev=40"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+@functools.cache
+def library_versions() -> dict[str, str]:
+    """Versions that can change results; read from metadata so torch is not imported."""
+    found = {
+        "nfcodec": _dist_version("nfcodec"),
+        "nfcodec_git": _git_commit(),
+        "torch": _dist_version("torch"),
+        "Pillow": _dist_version("pillow"),
+        "PyAV": _dist_version("av"),
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+    return {k: v for k, v in found.items() if v}
+
+
+@functools.cache
+def host_info() -> dict[str, Scalar]:
+    return {
+        "hostname": socket.gethostname(),
+        "cpu_count": os.cpu_count() or 0,
+        "platform": platform.platform(),
+    }
+
+
+def _gpu_name() -> str | None:
+    torch = sys.modules.get("torch")  # only if the codec already loaded it
+    try:
+        if torch is not None and torch.cuda.is_available():
+            return str(torch.cuda.get_device_name())
+    except Exception:  # best-effort description only
+        return None
+    return None
+
+
+def _read_image(path: str) -> np.ndarray:
+    from nfcodec.io import read_image
+
+    return read_image(path)
+
+
+def _metrics(ref: np.ndarray, test: np.ndarray) -> tuple[float, float]:
+    """PSNR (8-bit peak, over all channels) and MS-SSIM of the decoded image."""
+    from nfcodec import metrics
+
+    return float(metrics.psnr(ref, test)), float(metrics.ms_ssim(ref, test))
+
+
+def _check_decoded(decoded: np.ndarray, original: np.ndarray) -> np.ndarray:
+    decoded = np.asarray(decoded)
+    if decoded.dtype != np.uint8 or decoded.shape != original.shape:
+        raise ValueError(
+            f"codec returned {decoded.dtype} {decoded.shape}, expected uint8 {original.shape}"
+        )
+    return decoded
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message (at file:line)`` — the innermost frame says where it broke."""
+    where = ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        last = frames[-1]
+        where = f" (at {Path(last.filename).name}:{last.lineno})"
+    return one_line(f"{type(exc).__name__}: {exc}{where}")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _base_fields(job: Job) -> dict[str, Any]:
+    return {
+        "job_id": job.job_id,
+        "dataset": job.dataset,
+        "image": job.image,
+        "codec": job.codec,
+        "config": dict(job.config),
+        "rate": job.rate,
+    }
+
+
+def _ok_record(job: Job, image: np.ndarray, run: CodecRun, codec: Codec) -> Record:
+    decoded = _check_decoded(run.decoded, image)
+    psnr, ms_ssim = _metrics(image, decoded)
+    height, width = image.shape[:2]
+    versions = dict(library_versions())
+    versions.update({str(k): str(v) for k, v in codec.versions().items()})
+    host = dict(host_info())
+    gpu = _gpu_name() if job.uses_gpu else None
+    if gpu:
+        host["gpu"] = gpu
+    fields = _base_fields(job)
+    fields["config"] = {**fields["config"], **dict(run.config)}
+    return Record(
+        **fields,
+        status="ok",
+        width=int(width),
+        height=int(height),
+        num_bytes=int(run.num_bytes),
+        bpp=int(run.num_bytes) * 8.0 / (int(width) * int(height)),
+        psnr=psnr,
+        ms_ssim=ms_ssim,
+        encode_s=float(run.encode_seconds),
+        decode_s=float(run.decode_seconds),
+        peak_mem_mb=_peak_rss_mb(),
+        versions=versions,
+        host=host,
+        finished_at=_now(),
+    )
+
+
+def failed_record(job: Job, error: str) -> Record:
+    """A 'failed' record for a job; also used by executors when a worker dies."""
+    return Record(
+        **_base_fields(job),
+        status="failed",
+        error=one_line(error),
+        versions=dict(library_versions()),
+        host=dict(host_info()),
+        finished_at=_now(),
+    )
+
+
+def run_job(job: Job) -> Record:
+    """Run one job and measure it; never raises (failures become 'failed' records)."""
+    _reset_peak_rss()
+    try:
+        codec = job.codec_obj if job.codec_obj is not None else resolve_codec(job.codec_spec)
+        image = _read_image(job.image_path)
+        run = codec.run(image, job.rate)
+        return _ok_record(job, image, run, codec)
+    except Exception as exc:  # any codec failure is data, not a crash
+        return failed_record(job, _describe(exc))

@@ -1,0 +1,46 @@
+"""Normative context rule of the latent entropy model (numpy; shared by encoder and decoder).
+
+A latent on a spatial grid is coded under a Laplace whose scale class depends on the activity
+of already-decoded neighbours in the rows above it (never in its own row, so a whole row decodes
+in one vectorised call): A = |q[i-1,j-1]| + |q[i-1,j]| + |q[i-1,j+1]| (+ |q[i-2,j]| when two
+context rows are used), zero outside the grid, mapped to one of NUM_CONTEXTS buckets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NUM_CONTEXTS = 8
+ACTIVITY_CAP = 15
+# bucket of min(A, 15): fine steps where most latents are, coarse steps in the tail
+BUCKET_OF_ACTIVITY = np.array([0, 1, 2, 3, 3, 4, 4, 5, 5, 5, 6, 6, 6, 6, 6, 7], dtype=np.int64)
+
+
+def row_activity(above: np.ndarray | None, above2: np.ndarray | None, context_rows: int) -> np.ndarray:
+    """Activity of one row from the (integer) rows above it; None means outside the grid."""
+    if above is None or context_rows == 0:
+        width = 0 if above is None else above.shape[0]
+        return np.zeros(width, dtype=np.int64)
+    mag = np.abs(above.astype(np.int64))
+    activity = mag.copy()
+    activity[1:] += mag[:-1]
+    activity[:-1] += mag[1:]
+    if context_rows >= 2 and above2 is not None:
+        activity += np.abs(above2.astype(np.int64))
+    return activity
+
+
+def buckets_from_activity(activity: np.ndarray) -> np.ndarray:
+    return BUCKET_OF_ACTIVITY[np.minimum(activity, ACTIVITY_CAP)]
+
+
+def grid_buckets(plane: np.ndarray, context_rows: int) -> np.ndarray:
+    """Buckets of every entry of an integer (rows, cols) plane, as the decoder will see them."""
+    rows, cols = plane.shape
+    buckets = np.zeros((rows, cols), dtype=np.int64)
+    if context_rows == 0:
+        return buckets
+    for i in range(1, rows):
+        above2 = plane[i - 2] if i >= 2 else None
+        buckets[i] = buckets_from_activity(row_activity(plane[i - 1], above2, context_rows))
+    return buckets

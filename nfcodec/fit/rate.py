@@ -1,0 +1,76 @@
+"""Differentiable rate proxy used while training: bits of latents under the codec's model.
+
+The model is the one the entropy coder uses: each latent plane is coded under a zero-mean
+discretised Laplace whose scale depends on a context bucket (see `nfcodec.context`). During
+training every (table, feature, bucket) has a learnable log-scale; at encode time the coder
+re-chooses the nearest scale class per bucket from the real symbols.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nfcodec.context import ACTIVITY_CAP, BUCKET_OF_ACTIVITY, NUM_CONTEXTS
+from nfcodec.fields.base import LatentTable
+
+LOG2 = math.log(2.0)
+MIN_PROB = 2.0**-24
+
+
+def laplace_bits(values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """-log2 P(values) for a unit-bin discretised zero-mean Laplace; elementwise."""
+    a = values.abs()
+    inv = 1.0 / scale
+    # |y| >= 0.5: P = 0.5 exp(-(a-0.5)/b) (1 - exp(-1/b))
+    log_tail = math.log(0.5) - (a - 0.5) * inv + torch.log(-torch.expm1(-inv)).clamp_min(-60.0)
+    # |y| < 0.5: P = 1 - 0.5 (exp(-(0.5-a)/b) + exp(-(0.5+a)/b))
+    centre = 1.0 - 0.5 * (torch.exp(-(0.5 - a).clamp_min(0.0) * inv) + torch.exp(-(0.5 + a) * inv))
+    log_centre = torch.log(centre.clamp_min(MIN_PROB))
+    log_p = torch.where(a >= 0.5, log_tail, log_centre).clamp_min(math.log(MIN_PROB))
+    return -log_p / LOG2
+
+
+def grid_buckets_torch(plane: torch.Tensor, context_rows: int) -> torch.Tensor:
+    """Torch twin of `nfcodec.context.grid_buckets` for (rows, cols, F) integer-valued planes."""
+    mag = plane.detach().round().abs()
+    activity = torch.zeros_like(mag)
+    if context_rows >= 1:
+        up = F.pad(mag, (0, 0, 0, 0, 1, 0))[:-1]  # row i sees row i-1
+        activity = up.clone()
+        activity[:, 1:] += up[:, :-1]
+        activity[:, :-1] += up[:, 1:]
+        if context_rows >= 2:
+            activity += F.pad(mag, (0, 0, 0, 0, 2, 0))[:-2]
+    table = torch.as_tensor(BUCKET_OF_ACTIVITY, device=plane.device)
+    return table[activity.clamp_max(ACTIVITY_CAP).long()]
+
+
+class RateModel(nn.Module):
+    """Learnable log-scales per (table, feature, context bucket) and the bit count they imply."""
+
+    def __init__(self, tables: list[LatentTable], context_rows: int) -> None:
+        super().__init__()
+        self.tables = tables
+        self.context_rows = context_rows
+        self.log_scales = nn.ParameterList(
+            nn.Parameter(torch.zeros(t.features, NUM_CONTEXTS)) for t in tables
+        )
+
+    def bits(self, latents: list[torch.Tensor]) -> torch.Tensor:
+        """Total estimated bits of the (noisy or rounded) latents."""
+        total = latents[0].new_zeros(())
+        for table, values, log_scale in zip(self.tables, latents, self.log_scales, strict=True):
+            scales = log_scale.exp().clamp(0.01, 1000.0)
+            if table.grid_shape is not None and self.context_rows > 0:
+                plane = values.view(*table.grid_shape, table.features)
+                buckets = grid_buckets_torch(plane, self.context_rows)  # (h, w, F)
+                feature_index = torch.arange(table.features, device=values.device)
+                scale = scales[feature_index, buckets]
+                total = total + laplace_bits(plane, scale).sum()
+            else:
+                total = total + laplace_bits(values, scales[:, 0]).sum()
+        return total
