@@ -16,12 +16,11 @@ ACTIVITY_CAP = 15
 BUCKET_OF_ACTIVITY = np.array([0, 1, 2, 3, 3, 4, 4, 5, 5, 5, 6, 6, 6, 6, 6, 7], dtype=np.int64)
 
 
-def row_activity(above: np.ndarray | None, above2: np.ndarray | None, context_rows: int) -> np.ndarray:
-    """Activity of one row from the (integer) rows above it; None means outside the grid."""
-    if above is None or context_rows == 0:
-        width = 0 if above is None else above.shape[0]
-        return np.zeros(width, dtype=np.int64)
+def row_activity(above: np.ndarray, above2: np.ndarray | None, context_rows: int) -> np.ndarray:
+    """Activity of one row from the integer rows above it (`above2` is None on the second row)."""
     mag = np.abs(above.astype(np.int64))
+    if context_rows == 0:
+        return np.zeros_like(mag)
     activity = mag.copy()
     activity[1:] += mag[:-1]
     activity[:-1] += mag[1:]

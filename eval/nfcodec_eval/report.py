@@ -1,0 +1,367 @@
+"""Turn a results folder (records.jsonl) into curves, a markdown report and an RD plot.
+
+Curves are the mean of per-image bpp and the mean of per-image PSNR at each rate point
+(CompressAI averages the same way), and a rate point only enters a curve when every image of
+the dataset succeeded there; otherwise the mean would mix different image subsets. Dropped
+points are counted in the report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from nfcodec_eval.bdrate import BDResult, bd_rate
+from nfcodec_eval.reference import (
+    ReferenceCurve,
+    ReferenceSet,
+    bpg_anchor,
+    load_folder,
+    overlay_curves,
+    reference_set,
+)
+from nfcodec_eval.schema import Record
+from nfcodec_eval.store import load_records
+
+__all__ = ["MeasuredCurve", "build_curves", "make_report", "report_command"]
+
+HARNESS_TOLERANCE_PERCENT = 3.0
+_HARNESS_CODECS = ("jpeg", "webp")
+
+
+@dataclass(frozen=True)
+class MeasuredCurve:
+    """Our averaged curve for one codec on one dataset, sorted by bpp."""
+
+    dataset: str
+    codec: str
+    rates: tuple[float, ...]
+    bpp: tuple[float, ...]
+    psnr: tuple[float, ...]
+    num_images: int
+    dropped_rates: tuple[float, ...]
+    mean_encode_s: float
+    mean_decode_s: float
+
+    def to_compressai(self) -> dict[str, object]:
+        """CompressAI's results format, so our curves load wherever theirs do."""
+        dropped = (
+            f"; rate points dropped because some image failed: {list(self.dropped_rates)}"
+            if self.dropped_rates
+            else ""
+        )
+        return {
+            "name": self.codec,
+            "description": (
+                f"nfcodec_eval sweep of {self.codec} on {self.dataset}: mean of per-image values "
+                f"(bpp and PSNR-RGB) over {self.num_images} images at each rate point{dropped}"
+            ),
+            "results": {
+                "rate": list(self.rates),
+                "bpp": list(self.bpp),
+                "psnr-rgb": list(self.psnr),
+            },
+        }
+
+
+def _usable(record: Record) -> bool:
+    """An ok record with a finite PSNR (lossless results have none and cannot be averaged)."""
+    return record.ok and record.psnr is not None and math.isfinite(record.psnr)
+
+
+def _curve(dataset: str, codec: str, records: Sequence[Record], images: set[str]) -> MeasuredCurve:
+    by_rate: dict[float, dict[str, Record]] = defaultdict(dict)
+    for record in records:
+        if _usable(record):
+            by_rate[record.rate][record.image] = record
+    all_rates = {r.rate for r in records}
+    points: list[tuple[float, float, float]] = []
+    for rate, per_image in by_rate.items():
+        if set(per_image) == images:
+            rows = per_image.values()
+            points.append(
+                (
+                    rate,
+                    sum(r.bpp for r in rows) / len(images),
+                    sum(float(r.psnr or 0.0) for r in rows) / len(images),
+                )
+            )
+    points.sort(key=lambda p: p[1])
+    kept = {p[0] for p in points}
+    ok = [r for r in records if _usable(r)]
+    return MeasuredCurve(
+        dataset=dataset,
+        codec=codec,
+        rates=tuple(p[0] for p in points),
+        bpp=tuple(p[1] for p in points),
+        psnr=tuple(p[2] for p in points),
+        num_images=len(images),
+        dropped_rates=tuple(sorted(all_rates - kept)),
+        mean_encode_s=_mean(r.encode_s for r in ok),
+        mean_decode_s=_mean(r.decode_s for r in ok),
+    )
+
+
+def _mean(values: Iterable[float]) -> float:
+    items = list(values)
+    return sum(items) / len(items) if items else math.nan
+
+
+def build_curves(records: Sequence[Record]) -> dict[str, dict[str, MeasuredCurve]]:
+    """dataset -> codec -> averaged curve, over the images seen anywhere in that dataset."""
+    grouped: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
+    images: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        grouped[record.dataset][record.codec].append(record)
+        images[record.dataset].add(record.image)
+    return {
+        dataset: {
+            codec: _curve(dataset, codec, rows, images[dataset])
+            for codec, rows in sorted(per_codec.items())
+        }
+        for dataset, per_codec in sorted(grouped.items())
+    }
+
+
+# --------------------------------------------------------------------------- BD-rate cells
+
+
+def _bd(
+    anchor_bpp: Sequence[float],
+    anchor_psnr: Sequence[float],
+    curve: MeasuredCurve,
+    method: str = "pchip",
+) -> BDResult | str:
+    """BD-rate of `curve` against an anchor, or the reason it cannot be computed."""
+    if len(curve.bpp) < 2:
+        return "n/a (fewer than 2 complete rate points)"
+    try:
+        return bd_rate(anchor_bpp, anchor_psnr, curve.bpp, curve.psnr, method)  # type: ignore[arg-type]
+    except ValueError as exc:
+        return f"n/a ({exc})"
+
+
+def _cell(result: BDResult | str) -> str:
+    if isinstance(result, str):
+        return result.replace("|", "/")
+    lo, hi = result.interval
+    return f"{result.value:+.2f}% ({lo:.1f}–{hi:.1f} dB)"
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def _dataset_section(
+    dataset: str,
+    curves: dict[str, MeasuredCurve],
+    refs: ReferenceSet | None,
+    published: dict[str, ReferenceCurve],
+    plot_name: str,
+) -> list[str]:
+    num_images = max((c.num_images for c in curves.values()), default=0)
+    lines = [f"## {dataset}", "", f"Images: {num_images}.", ""]
+    if refs is not None and refs.num_images not in (None, num_images):
+        lines += [
+            f"**Note:** {num_images} image(s) swept, but the published curves average "
+            f"{refs.num_images} images ({refs.label}); BD-rates against them and the harness "
+            "check are indicative only.",
+            "",
+        ]
+    anchor = bpg_anchor(published)
+    webp = curves.get("webp")
+    bpg_head = (
+        f"BD-rate vs BPG 4:4:4 ({refs.label}: `{anchor.key}.json`)"
+        if anchor and refs
+        else "BD-rate vs BPG 4:4:4"
+    )
+    lines += [
+        f"| codec | points | images | {bpg_head} | BD-rate vs WebP (ours, measured) "
+        "| mean encode s | mean decode s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for codec, curve in curves.items():
+        vs_bpg = _cell(_bd(anchor.bpp, anchor.psnr, curve)) if anchor else "n/a (no BPG curve)"
+        if webp is None or len(webp.bpp) < 2:
+            vs_webp = "n/a (no WebP sweep)"
+        elif codec == "webp":
+            vs_webp = "anchor"
+        else:
+            vs_webp = _cell(_bd(webp.bpp, webp.psnr, curve))
+        points = f"{len(curve.bpp)}" + (
+            f" ({len(curve.dropped_rates)} dropped)" if curve.dropped_rates else ""
+        )
+        lines.append(
+            f"| {codec} | {points} | {curve.num_images} | {vs_bpg} | {vs_webp} "
+            f"| {curve.mean_encode_s:.3f} | {curve.mean_decode_s:.3f} |"
+        )
+    lines += [
+        "",
+        "BD-rate: log(bpp) interpolated as a function of PSNR-RGB with a piecewise cubic "
+        "Hermite (PCHIP) curve, integrated exactly over the PSNR interval both curves cover "
+        "(shown in each cell); negative means fewer bits than the anchor at equal quality. "
+        "Curves are the mean of per-image bpp and PSNR at each rate point; a point counts "
+        "only if every image succeeded.",
+        "",
+    ]
+    lines += _harness_section(curves, published, refs)
+    if refs is not None:
+        chosen = overlay_curves(published)
+        lines += [f"Published curves drawn dashed ({refs.label}, `{refs.folder}`):", ""]
+        lines += [f"- {label}: {curve.description}" for label, curve in chosen]
+        lines.append("")
+    else:
+        lines += [f"No published curves are known for dataset `{dataset}`.", ""]
+    lines += [f"![rate-distortion]({plot_name})", ""]
+    return lines
+
+
+def _harness_section(
+    curves: dict[str, MeasuredCurve],
+    published: dict[str, ReferenceCurve],
+    refs: ReferenceSet | None,
+) -> list[str]:
+    """Our JPEG/WebP against CompressAI's: if these disagree, the harness is suspect."""
+    rows = []
+    for codec in _HARNESS_CODECS:
+        if codec not in curves or codec not in published:
+            continue
+        theirs = published[codec]
+        pchip = _bd(theirs.bpp, theirs.psnr, curves[codec])
+        cubic = _bd(theirs.bpp, theirs.psnr, curves[codec], "cubic")
+        verdict = "n/a"
+        if isinstance(pchip, BDResult):
+            within = abs(pchip.value) <= HARNESS_TOLERANCE_PERCENT
+            verdict = "pass" if within else "FAIL"
+        cubic_text = f"{cubic.value:+.2f}%" if isinstance(cubic, BDResult) else cubic
+        rows.append(f"| {codec} | {_cell(pchip)} | {cubic_text} | {verdict} |")
+    if not rows:
+        where = refs.label if refs else "no reference folder"
+        return [f"Harness check: no CompressAI JPEG/WebP curve to compare with ({where}).", ""]
+    return [
+        f"### Harness check (target: within ±{HARNESS_TOLERANCE_PERCENT:g}%)",
+        "",
+        "BD-rate of our measured curve against CompressAI's published one for the same codec.",
+        "",
+        "| codec | BD-rate (PCHIP) | BD-rate (cubic) | verdict |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
+# --------------------------------------------------------------------------- plot
+
+
+def _plot(
+    path: Path,
+    dataset: str,
+    curves: dict[str, MeasuredCurve],
+    refs: ReferenceSet | None,
+    published: dict[str, ReferenceCurve],
+) -> None:
+    """PSNR-RGB vs bpp: measured curves solid with markers, published ones dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 6), dpi=120)
+    try:
+        psnr_in_view: list[float] = []
+        # separate palettes so a measured curve never shares a colour with a published one
+        measured_colours = plt.get_cmap("tab10").colors
+        published_colours = plt.get_cmap("tab20b").colors
+        for index, (codec, curve) in enumerate(curves.items()):
+            colour = measured_colours[index % len(measured_colours)]
+            ax.plot(
+                curve.bpp, curve.psnr, "-o", color=colour, markersize=3, linewidth=1.6, label=codec
+            )
+            psnr_in_view += [q for b, q in zip(curve.bpp, curve.psnr, strict=True) if b <= 2]
+        if refs is not None:
+            for index, (label, ref) in enumerate(overlay_curves(published)):
+                colour = published_colours[(3 * index) % len(published_colours)]
+                ax.plot(
+                    ref.bpp,
+                    ref.psnr,
+                    "--",
+                    color=colour,
+                    linewidth=1.0,
+                    label=f"{label} ({refs.legend})",
+                )
+                psnr_in_view += [q for b, q in zip(ref.bpp, ref.psnr, strict=True) if b <= 2]
+        ax.set_xlim(0, 2)
+        if psnr_in_view:
+            ax.set_ylim(math.floor(min(psnr_in_view)) - 1, math.ceil(max(psnr_in_view)) + 1)
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel("PSNR-RGB (dB)")
+        ax.set_title(f"{dataset}: mean over images")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def make_report(
+    results_dir: str | os.PathLike[str],
+    reference_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write `<codec>.json`, `rd.png` and `report.md` into `results_dir`; return the report path.
+
+    With several datasets in one folder, curves go to `<dataset>/<codec>.json` and plots to
+    `rd-<dataset>.png` so that no two datasets overwrite each other.
+    """
+    folder = Path(results_dir)
+    records = load_records(folder)
+    if not records:
+        raise click.ClickException(f"no records found in {folder / 'records.jsonl'}")
+    all_curves = build_curves(records)
+    several = len(all_curves) > 1
+    ok = sum(r.ok for r in records)
+    lines = [
+        "# Rate-distortion report",
+        "",
+        f"Records: {len(records)} ({ok} ok, {len(records) - ok} failed).",
+        "",
+    ]
+    for dataset, curves in all_curves.items():
+        json_dir = folder / dataset if several else folder
+        json_dir.mkdir(parents=True, exist_ok=True)
+        for codec, curve in curves.items():
+            (json_dir / f"{codec}.json").write_text(
+                json.dumps(curve.to_compressai(), indent=1) + "\n", encoding="utf-8"
+            )
+        refs = reference_set(dataset, reference_dir)
+        published = load_folder(refs.folder) if refs else {}
+        plot_name = f"rd-{dataset}.png" if several else "rd.png"
+        _plot(folder / plot_name, dataset, curves, refs, published)
+        lines += _dataset_section(dataset, curves, refs, published, plot_name)
+    report = folder / "report.md"
+    report.write_text("\n".join(lines), encoding="utf-8")
+    return report
+
+
+@click.command("report")
+@click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--reference-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Published curves: a root of per-dataset folders or one folder of JSON files "
+    "(default: ../shared/reference-rd or $NFCODEC_REFERENCE_RD).",
+)
+def report_command(results_dir: Path, reference_dir: Path | None) -> None:
+    """Summarise a sweep: per-codec curves, BD-rates, harness check and RD plot."""
+    path = make_report(results_dir, reference_dir)
+    click.echo(f"wrote {path}")

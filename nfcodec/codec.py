@@ -1,0 +1,307 @@
+"""Encode: image -> (permute) -> fit field -> quantise -> entropy-code -> .nfc bytes; decode: back.
+
+The encoder decodes its own bytes with the real decoder and reports bpp from their length and
+PSNR from the decoded pixels, so the numbers it prints are the numbers a user gets.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nfcodec.container import Header, NfcInfo, Section, SectionKind, read_info as _read_info
+from nfcodec.container import read_nfc, write_nfc
+from nfcodec.container.spec import FIELD_PARAMS, FieldKind
+from nfcodec.errors import InputError, NfcError
+from nfcodec.fields.base import Field, FieldConfig
+from nfcodec.fields.registry import build_field, field_class, field_class_for_kind, name_of
+from nfcodec.io import read_image, write_bytes_atomic, write_png
+from nfcodec.metrics import psnr as psnr_of
+from nfcodec.quant import dequantize
+from nfcodec.sections import TableLayout, decode_latents, decode_weights, encode_latents, encode_weights
+from nfcodec.transforms import permute_pixels, unpermute_pixels
+
+RENDER_CHUNK = 1 << 16  # pixels per decoder forward pass: bounds memory, fixes the maths order
+MAX_LATENTS_PER_PIXEL = 16  # decoder bound on table rows x features relative to the image
+MAX_LATENTS = 1 << 27
+
+
+@dataclass(frozen=True)
+class EncodeResult:
+    """What an encode produced, measured on the bytes themselves."""
+
+    data: bytes
+    width: int
+    height: int
+    channels: int
+    field: str
+    config: str
+    bpp: float
+    psnr: float
+    lmbda: float
+    steps: int
+    encode_seconds: float
+    fit_seconds: float
+    decode_seconds: float
+
+    @property
+    def num_bytes(self) -> int:
+        return len(self.data)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda requested but CUDA is not available")
+    if device not in ("cpu", "cuda"):
+        raise InputError(f"unknown device {device!r}; choose auto, cpu or cuda")
+    return torch.device(device)
+
+
+def _as_image(image: Any) -> np.ndarray:
+    if isinstance(image, (str, os.PathLike)):
+        return read_image(image)
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise InputError(f"image array must be uint8, got {array.dtype}")
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3) or min(array.shape[:2]) < 1:
+        raise InputError(f"image array must be (H, W, 1|3), got shape {array.shape}")
+    return np.ascontiguousarray(array)
+
+
+def default_config(field: str, height: int, width: int, overrides: dict[str, int]) -> FieldConfig:
+    """The field's default hyper-parameters, sized to the image, with user overrides."""
+    cls = field_class(field)
+    config_type = cls.config_type
+    values: dict[str, int] = {}
+    if cls.kind == FieldKind.HASHGRID:
+        longer = max(height, width)
+        values = {"finest_resolution": longer, "coarsest_resolution": max(1, longer // 64)}
+        values["log2_table_size"] = _dense_table_log2(height, width, values["finest_resolution"])
+    known = {spec.name for spec in FIELD_PARAMS[cls.kind]}
+    for name, value in overrides.items():
+        if name not in known:
+            raise InputError(f"field {field!r} has no hyper-parameter {name!r}")
+        values[name] = int(value)
+    config = config_type(**values)
+    try:
+        config.check()
+    except ValueError as exc:
+        raise InputError(f"bad {field} hyper-parameter: {exc}") from None
+    return config
+
+
+def _dense_table_log2(height: int, width: int, finest: int) -> int:
+    """Smallest table that stores the finest level densely, capped so huge images hash."""
+    from nfcodec.kernels import level_geometry
+
+    for log2 in range(4, 23):
+        if level_geometry(height, width, finest, log2).dense:
+            return log2
+    return 22
+
+
+class _Bar:
+    """Progress line on stderr: step, PSNR, estimated bpp, lambda, elapsed."""
+
+    def __init__(self, quiet: bool, steps: int) -> None:
+        self.bar = None
+        if not quiet:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=steps, file=sys.stderr, desc="fit", unit="step", leave=False)
+
+    def __call__(self, p: Any) -> None:
+        if self.bar is not None:
+            self.bar.n = p.step
+            self.bar.set_postfix_str(f"PSNR {p.psnr:5.2f} dB, ~{p.bpp:.3f} bpp, lambda {p.lmbda:.2e}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def encode_image(
+    image: Any,
+    output: Any = None,
+    *,
+    field: str = "hashgrid",
+    preset: str = "medium",
+    lmbda: float | None = None,
+    target_bpp: float | None = None,
+    permute: bool = False,
+    seed: int = 0,
+    device: str = "auto",
+    quiet: bool = True,
+    field_options: dict[str, int] | None = None,
+) -> EncodeResult:
+    """Encode `image` (path or uint8 array) and optionally write the .nfc to `output` atomically."""
+    from nfcodec.fit.presets import preset_named
+    from nfcodec.fit.rate import RateModel
+    from nfcodec.fit.trainer import fit_field
+    from nfcodec.fit.weights import search_steps, tensor_bits
+    from nfcodec.quant import quantize
+
+    start = time.perf_counter()
+    pixels_u8 = _as_image(image)
+    height, width, channels = pixels_u8.shape
+    if target_bpp is not None and not 0.001 <= target_bpp <= 64:
+        raise InputError(f"--target-bpp {target_bpp} outside [0.001, 64]")
+    if lmbda is not None and not 0 < lmbda < 10:
+        raise InputError(f"--lmbda {lmbda} outside (0, 10)")
+    if not 0 <= seed < 2**64:
+        raise InputError(f"--seed {seed} outside [0, 2**64)")
+    settings = preset_named(preset)
+    dev = resolve_device(device)
+    config = default_config(field, height, width, field_options or {})
+    coded = permute_pixels(pixels_u8, seed) if permute else pixels_u8
+    target = torch.from_numpy(coded.reshape(-1, channels).astype(np.float32) / 255.0).to(dev)
+
+    torch.manual_seed(seed)
+    model = build_field(config, height, width, channels).to(dev)
+    context_rows = getattr(config, "context_rows", 0)
+    rate_model = RateModel(model.latent_tables(), context_rows).to(dev)
+    n_pixels = height * width
+
+    def overhead_bits() -> float:
+        weights = sum(tensor_bits(quantize(p.detach().cpu().numpy(), 8)) for p in model.network_parameters())
+        return weights + 8.0 * 64
+
+    bar = _Bar(quiet, settings.steps)
+    try:
+        report = fit_field(
+            model, target, rate_model, settings, lmbda if lmbda is not None else DEFAULT_LMBDA,
+            target_bpp=target_bpp, overhead_bits=overhead_bits, progress=bar,
+        )
+    finally:
+        bar.close()
+    model = model.cpu()
+    target = target.cpu()
+    latent_symbols = [torch.round(p.detach()).to(torch.int32) for p in model.latent_parameters()]
+    latents = [s.to(torch.float32) for s in latent_symbols]
+
+    def evaluate_mse() -> float:
+        with torch.no_grad():
+            out = model.render(latents).clamp(0.0, 1.0)
+            return float(torch.mean((out - target) ** 2))
+
+    weight_symbols, exponents = search_steps(model.network_parameters(), evaluate_mse, report.lmbda, n_pixels)
+    layouts = _layouts(model)
+    header = Header(
+        width=width, height=height, channels=channels, permute=permute, seed=seed,
+        field_kind=config.kind, field_params=config.to_params(),
+    )
+    sections = [
+        Section(SectionKind.LATENTS, encode_latents([s.numpy() for s in latent_symbols], layouts, context_rows)),
+        Section(SectionKind.WEIGHTS, encode_weights(weight_symbols, exponents)),
+    ]
+    data = write_nfc(header, sections)
+    fit_done = time.perf_counter()
+    decoded = decode(data)
+    decode_seconds = time.perf_counter() - fit_done
+    if output is not None:
+        write_bytes_atomic(output, data)
+    return EncodeResult(
+        data=data, width=width, height=height, channels=channels, field=field,
+        config=config.describe(), bpp=len(data) * 8.0 / n_pixels, psnr=psnr_of(pixels_u8, decoded),
+        lmbda=report.lmbda, steps=report.steps, encode_seconds=fit_done - start,
+        fit_seconds=report.seconds, decode_seconds=decode_seconds,
+    )
+
+
+DEFAULT_LMBDA = 1e-3
+
+
+def _layouts(model: Field) -> list[TableLayout]:
+    return [TableLayout(t.rows, t.features, t.grid_shape) for t in model.latent_tables()]
+
+
+def _load_bytes(source: Any) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    path = Path(source)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def decode(source: Any, output: Any = None, *, device: str = "cpu") -> np.ndarray:
+    """Decode .nfc bytes or a path into uint8 (H, W, C); write a PNG to `output` if given."""
+    nfc = read_nfc(_load_bytes(source))
+    header = nfc.header
+    cls = field_class_for_kind(header.field_kind)
+    config = cls.config_type.from_params(header.field_params)
+    model = _build_bounded(config, header)
+    layouts = _layouts(model)
+    tables = decode_latents(nfc.section(SectionKind.LATENTS), layouts, getattr(config, "context_rows", 0))
+    params = model.network_parameters()
+    weights, exponents = decode_weights(nfc.section(SectionKind.WEIGHTS), [p.numel() for p in params])
+    with torch.no_grad():
+        for param, symbols, exponent in zip(params, weights, exponents, strict=True):
+            param.copy_(torch.from_numpy(dequantize(symbols, exponent)).view_as(param))
+    latents = [torch.from_numpy(t.astype(np.float32)) for t in tables]
+    image = render_image(model, latents)
+    if header.permute:
+        image = unpermute_pixels(image, header.seed)
+    if output is not None:
+        write_png(image, output)
+    return image
+
+
+def _build_bounded(config: FieldConfig, header: Header) -> Field:
+    """Build the field only once its latent tables are known to be of sane size."""
+    if config.kind == FieldKind.HASHGRID:
+        if config.coarsest_resolution > config.finest_resolution:  # type: ignore[attr-defined]
+            raise NfcError("corrupt header: coarsest resolution above finest")
+        from nfcodec.fields.hashgrid import level_resolutions
+        from nfcodec.kernels import level_geometry
+
+        rows = sum(
+            level_geometry(header.height, header.width, r, config.log2_table_size).rows  # type: ignore[attr-defined]
+            for r in level_resolutions(config.levels, config.coarsest_resolution, config.finest_resolution)  # type: ignore[attr-defined]
+        )
+        latents = rows * config.features  # type: ignore[attr-defined]
+        limit = min(MAX_LATENTS, MAX_LATENTS_PER_PIXEL * header.pixels + (1 << 16))
+        if latents > limit:
+            from nfcodec.errors import CorruptStream
+
+            raise CorruptStream(f"header asks for {latents} latents, more than {limit} allowed")
+    return build_field(config, header.height, header.width, header.channels)
+
+
+def render_image(model: Field, latents: list[torch.Tensor]) -> np.ndarray:
+    """Render all pixels in fixed-size chunks and round to 8 bits (row-major (H, W, C))."""
+    n = model.height * model.width
+    out = np.empty((n, model.channels), dtype=np.uint8)
+    with torch.no_grad():
+        for begin in range(0, n, RENDER_CHUNK):
+            index = torch.arange(begin, min(n, begin + RENDER_CHUNK), dtype=torch.int64)
+            colours = model.render(latents, index).clamp(0.0, 1.0)
+            out[begin : begin + index.numel()] = torch.round(colours * 255.0).to(torch.uint8).numpy()
+    return out.reshape(model.height, model.width, model.channels)
+
+
+def read_info(source: Any) -> NfcInfo:
+    return _read_info(_load_bytes(source))
+
+
+def field_name(kind: FieldKind) -> str:
+    return name_of(field_class_for_kind(kind))
+
+
+__all__ = ["EncodeResult", "encode_image", "decode", "read_info", "render_image"]

@@ -1,0 +1,54 @@
+"""Naive reference lookup: per-pixel corner gathers, autograd does the backward.
+
+Deliberately plain (it recomputes every index on each call) so it is easy to check against
+the specification; it is also the baseline the benchmark measures the fast paths against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from nfcodec.kernels.geometry import LevelGeometry, axis_samples, vertex_index
+
+
+def _level_corners(
+    level: LevelGeometry, y: torch.Tensor, x: torch.Tensor, height: int, width: int
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Table rows and bilinear weights of the four corners of each sample."""
+    lower_i, frac_y = axis_samples(height, level.cells_h)
+    lower_j, frac_x = axis_samples(width, level.cells_w)
+    i0 = torch.from_numpy(lower_i).to(y.device)[y]
+    j0 = torch.from_numpy(lower_j).to(x.device)[x]
+    fy = torch.from_numpy(frac_y).to(y.device)[y]
+    fx = torch.from_numpy(frac_x).to(x.device)[x]
+    gy, gx = 1 - fy, 1 - fx
+    corners = ((0, 0), (0, 1), (1, 0), (1, 1))
+    rows = [vertex_index(level, i0 + di, j0 + dj) for di, dj in corners]
+    weights = [gy * gx, gy * fx, fy * gx, fy * fx]
+    return rows, weights
+
+
+def grid_features_torch(
+    tables: Sequence[torch.Tensor],
+    levels: Sequence[LevelGeometry],
+    height: int,
+    width: int,
+    pixels: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Bilinear multi-level lookup, (N, L*F); see `nfcodec.kernels.grid_features`."""
+    device = tables[0].device
+    if pixels is None:
+        pixels = torch.arange(height * width, device=device)
+    pixels = pixels.to(device=device, dtype=torch.int64)
+    y, x = pixels // width, pixels % width
+    columns = []
+    for table, level in zip(tables, levels, strict=True):
+        rows, weights = _level_corners(level, y, x, height, width)
+        acc = None
+        for r, w in zip(rows, weights, strict=True):
+            term = w.to(table.dtype)[:, None] * table[r]
+            acc = term if acc is None else acc + term
+        columns.append(acc)
+    return torch.cat(columns, dim=1)
