@@ -19,7 +19,7 @@ import torch
 from nfcodec.container import Header, NfcInfo, Section, SectionKind, read_info as _read_info
 from nfcodec.container import read_nfc, write_nfc
 from nfcodec.container.spec import FIELD_PARAMS, FieldKind
-from nfcodec.errors import InputError, NfcError
+from nfcodec.errors import CorruptStream, InputError
 from nfcodec.fields.base import Field, FieldConfig
 from nfcodec.fields.registry import build_field, field_class, field_class_for_kind, name_of
 from nfcodec.io import read_image, write_bytes_atomic, write_png
@@ -264,24 +264,17 @@ def decode(source: Any, output: Any = None, *, device: str = "cpu") -> np.ndarra
 
 
 def _build_bounded(config: FieldConfig, header: Header) -> Field:
-    """Build the field only once its latent tables are known to be of sane size."""
-    if config.kind == FieldKind.HASHGRID:
-        if config.coarsest_resolution > config.finest_resolution:  # type: ignore[attr-defined]
-            raise NfcError("corrupt header: coarsest resolution above finest")
-        from nfcodec.fields.hashgrid import level_resolutions
-        from nfcodec.kernels import level_geometry
-
-        rows = sum(
-            level_geometry(header.height, header.width, r, config.log2_table_size).rows  # type: ignore[attr-defined]
-            for r in level_resolutions(config.levels, config.coarsest_resolution, config.finest_resolution)  # type: ignore[attr-defined]
-        )
-        latents = rows * config.features  # type: ignore[attr-defined]
-        limit = min(MAX_LATENTS, MAX_LATENTS_PER_PIXEL * header.pixels + (1 << 16))
-        if latents > limit:
-            from nfcodec.errors import CorruptStream
-
-            raise CorruptStream(f"header asks for {latents} latents, more than {limit} allowed")
-    return build_field(config, header.height, header.width, header.channels)
+    """Build the decoder's field (network only) once its latent tables are known to be sane."""
+    if config.kind == FieldKind.HASHGRID and (
+        config.coarsest_resolution > config.finest_resolution  # type: ignore[attr-defined]
+    ):
+        raise CorruptStream("corrupt header: coarsest resolution above finest")
+    model = build_field(config, header.height, header.width, header.channels, with_latents=False)
+    latents = sum(t.rows * t.features for t in model.latent_tables())
+    limit = min(MAX_LATENTS, MAX_LATENTS_PER_PIXEL * header.pixels + (1 << 16))
+    if latents > limit:
+        raise CorruptStream(f"header asks for {latents} latents, more than {limit} allowed")
+    return model
 
 
 def render_image(model: Field, latents: list[torch.Tensor]) -> np.ndarray:

@@ -75,6 +75,9 @@ def decode_latents(payload: bytes, layouts: Sequence[TableLayout], context_rows:
         raise CorruptStream("latent section shorter than its class tables")
     classes = _check_class_bytes(payload[:n_class])
     reader = SymbolReader(payload[n_class:])
+    expected = sum(t.rows * t.features for t in layouts)
+    if reader.remaining != expected:
+        raise CorruptStream(f"latent stream holds {reader.remaining} symbols, field needs {expected}")
     out, cursor = [], 0
     for layout in layouts:
         table = np.zeros((layout.rows, layout.features), dtype=np.int32)
@@ -123,6 +126,8 @@ def decode_weights(payload: bytes, sizes: Sequence[int]) -> tuple[list[np.ndarra
     if head.size and int(head[:, 1].max()) >= NUM_SCALE_CLASSES:
         raise CorruptStream("weight scale class out of range")
     reader = SymbolReader(payload[n_head:])
+    if reader.remaining != sum(sizes):
+        raise CorruptStream(f"weight stream holds {reader.remaining} symbols, network needs {sum(sizes)}")
     out = [reader.read(size, int(cls)) for size, cls in zip(sizes, head[:, 1], strict=True)]
     reader.finish()
     return out, exponents

@@ -1,6 +1,7 @@
 """Benchmark the grid lookup backends on a 768x512 image; prints markdown tables.
 
     python scripts/bench_kernels.py [--reps 7] [--batch 65536]
+    THP_MEM_ALLOC_ENABLE=1 python scripts/bench_kernels.py   # torch allocates with huge pages
 
 Every backend is timed in the same run, interleaved, best of --reps (the least disturbed by
 other processes). The machine's copy bandwidth is measured alongside so the kernels' effective
@@ -10,6 +11,7 @@ bandwidth can be read as a fraction of it, and the MLP that consumes the feature
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -141,7 +143,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--batch", type=int, default=2**16, help="random pixel batch size")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+    thp = os.environ.get("THP_MEM_ALLOC_ENABLE", "0")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"THP_MEM_ALLOC_ENABLE={thp}; "
           f"cold start (fresh process, first fwd+bwd): {cold_start_s()} s")
     bandwidth = copy_bandwidth(args.reps)
     print(f"machine copy bandwidth: {bandwidth:.1f} GB/s")

@@ -157,6 +157,11 @@ class SymbolReader:
             return
         self._parse_body(data, pos)
 
+    @property
+    def remaining(self) -> int:
+        """Symbols still to read; lets a decoder check counts before it allocates anything."""
+        return self._remaining
+
     def _parse_body(self, data: bytes, pos: int) -> None:
         """Read range and word count, check them against the payload length, open the coder."""
         zig_lo, pos = _get_varint(data, pos)

@@ -63,7 +63,10 @@ class Field(nn.Module):
     kind: ClassVar[FieldKind]
     config_type: ClassVar[type[FieldConfig]]
 
-    def __init__(self, config: FieldConfig, height: int, width: int, channels: int) -> None:
+    def __init__(
+        self, config: FieldConfig, height: int, width: int, channels: int, with_latents: bool = True
+    ) -> None:
+        """`with_latents=False` (decoding) skips the latent tables: the stream supplies them."""
         super().__init__()
         self.config = config
         self.height = height

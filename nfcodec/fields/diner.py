@@ -35,9 +35,12 @@ class DinerField(Field):
     kind = FieldKind.DINER
     config_type = DinerConfig
 
-    def __init__(self, config: DinerConfig, height: int, width: int, channels: int) -> None:
+    def __init__(
+        self, config: DinerConfig, height: int, width: int, channels: int, with_latents: bool = True
+    ) -> None:
         super().__init__(config, height, width, channels)
-        self.table = nn.Parameter(torch.zeros(height * width, config.table_width))
+        rows = height * width if with_latents else 0
+        self.table = nn.Parameter(torch.empty(rows, config.table_width))
         with torch.no_grad():  # small spread so the backbone sees distinct inputs at step 0
             self.table.uniform_(-0.5, 0.5)
         if config.backbone == BACKBONE_SIREN:

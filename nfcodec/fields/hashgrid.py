@@ -19,7 +19,7 @@ from nfcodec.fields.base import Field, FieldConfig, LatentTable
 from nfcodec.fields.mlp import Mlp
 from nfcodec.kernels import LevelGeometry, grid_features, level_geometry
 
-_BACKEND = "torch"  # TEMP until fast kernel lands
+_BACKEND = "auto"
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,9 @@ class HashGridField(Field):
     kind = FieldKind.HASHGRID
     config_type = HashGridConfig
 
-    def __init__(self, config: HashGridConfig, height: int, width: int, channels: int) -> None:
+    def __init__(
+        self, config: HashGridConfig, height: int, width: int, channels: int, with_latents: bool = True
+    ) -> None:
         super().__init__(config, height, width, channels)
         resolutions = level_resolutions(
             config.levels, config.coarsest_resolution, config.finest_resolution
@@ -71,7 +73,8 @@ class HashGridField(Field):
             level_geometry(height, width, r, config.log2_table_size) for r in resolutions
         ]
         self.tables = nn.ParameterList(
-            nn.Parameter(torch.zeros(g.rows, config.features)) for g in self.geometries
+            nn.Parameter(torch.zeros(g.rows, config.features))
+            for g in (self.geometries if with_latents else [])
         )
         self.mlp = Mlp(config.levels * config.features, config.hidden_width, config.hidden_layers, channels)
 

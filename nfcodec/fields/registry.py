@@ -46,6 +46,8 @@ def name_of(cls: type[Field]) -> str:
     return next(name for name, c in _BY_NAME.items() if c is cls)
 
 
-def build_field(config: FieldConfig, height: int, width: int, channels: int) -> Field:
+def build_field(
+    config: FieldConfig, height: int, width: int, channels: int, with_latents: bool = True
+) -> Field:
     cls = field_class_for_kind(config.kind)
-    return cls(config, height, width, channels)
+    return cls(config, height, width, channels, with_latents)

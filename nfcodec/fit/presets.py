@@ -19,6 +19,7 @@ class Preset:
     steps: int
     lr_latent: float = 0.05
     lr_network: float = 0.01
+    lr_rate: float = 0.05
     hard_fraction: float = 0.15
     lr_floor: float = 0.02
     rate_update_every: int = 10

@@ -76,7 +76,7 @@ def fit_field(
         [
             {"params": latent_params, "lr": preset.lr_latent},
             {"params": field.network_parameters(), "lr": preset.lr_network},
-            {"params": list(rate_model.parameters()), "lr": preset.lr_network},
+            {"params": list(rate_model.parameters()), "lr": preset.lr_rate},
         ]
     )
     base_lrs = [group["lr"] for group in optimiser.param_groups]

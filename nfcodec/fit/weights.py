@@ -15,7 +15,7 @@ import torch
 from nfcodec.entropy import best_class, laplace_bits
 from nfcodec.quant import dequantize, quantize
 
-EXPONENT_RANGE = range(3, 16)
+EXPONENT_RANGE = range(4, 14)
 
 
 def tensor_bits(symbols: np.ndarray) -> float:
@@ -40,7 +40,7 @@ def search_steps(
         return tensor_bits(symbols)
 
     bits = [apply(i, e) for i, e in enumerate(exponents)]
-    for _ in range(2):  # two sweeps: later tensors' steps shift the best earlier ones slightly
+    for _ in range(1):
         for index in range(len(params)):
             best = (float("inf"), exponents[index])
             for exponent in EXPONENT_RANGE:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.autograd.function import once_differentiable
 
 from nfcodec.kernels import numba_grid as nk
 from nfcodec.kernels.geometry import LevelGeometry, cached_axis_samples
@@ -114,6 +115,7 @@ class _NumbaLookup(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, grad: torch.Tensor):
         p: GridPlan = ctx.plan
         g = grad.to(torch.float32).contiguous().numpy()
