@@ -25,7 +25,9 @@ def _one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except NfcError as exc:
-            raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+            raise click.ClickException(
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            ) from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -66,24 +68,54 @@ def main() -> None:
 @click.option("--field", default="hashgrid", show_default=True, help="hashgrid or diner")
 @click.option("--preset", default="medium", show_default=True, help="fast, medium or slow")
 @click.option("--lmbda", type=float, default=None, help="rate weight: higher = smaller file")
-@click.option("--target-bpp", type=float, default=None, help="aim the file at this many bits per pixel")
-@click.option("--permute/--no-permute", default=False, show_default=True, help="random pixel permutation")
+@click.option(
+    "--target-bpp", type=float, default=None, help="aim the file at this many bits per pixel"
+)
+@click.option(
+    "--permute/--no-permute", default=False, show_default=True, help="random pixel permutation"
+)
 @click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--param", "params", multiple=True, metavar="NAME=INT",
-              help="field hyper-parameter, e.g. --param hidden_width=32 (repeatable)")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=INT",
+    help="field hyper-parameter, e.g. --param hidden_width=32 (repeatable)",
+)
 @click.option("--quiet", is_flag=True, help="no progress output")
 @_one_line_errors
-def encode(source: Path, output: Path, field: str, preset: str, lmbda: float | None,
-           target_bpp: float | None, permute: bool, seed: int, device: str,
-           params: tuple[str, ...], quiet: bool) -> None:
+def encode(
+    source: Path,
+    output: Path,
+    field: str,
+    preset: str,
+    lmbda: float | None,
+    target_bpp: float | None,
+    permute: bool,
+    seed: int,
+    device: str,
+    params: tuple[str, ...],
+    quiet: bool,
+) -> None:
     """Encode an image SOURCE into an .nfc file OUTPUT."""
     if lmbda is not None and target_bpp is not None:
         raise click.UsageError("give --lmbda or --target-bpp, not both")
     _check_writable(output)
     result = nfcodec.encode_image(
-        source, output, field=field, preset=preset, lmbda=lmbda, target_bpp=target_bpp,
-        permute=permute, seed=seed, device=device, quiet=quiet, field_options=_parse_params(params),
+        source,
+        output,
+        field=field,
+        preset=preset,
+        lmbda=lmbda,
+        target_bpp=target_bpp,
+        permute=permute,
+        seed=seed,
+        device=device,
+        quiet=quiet,
+        field_options=_parse_params(params),
     )
     if not quiet:
         click.echo(
@@ -107,7 +139,9 @@ def decode(source: Path, output: Path, quiet: bool) -> None:
     image = nfcodec.decode(source, output)
     if not quiet:
         height, width, channels = image.shape
-        click.echo(f"{output}: {width}x{height}x{channels}, decoded in {time.perf_counter() - start:.2f} s")
+        click.echo(
+            f"{output}: {width}x{height}x{channels}, decoded in {time.perf_counter() - start:.2f} s"
+        )
 
 
 @main.command()
@@ -122,7 +156,9 @@ def info(source: Path) -> None:
 
 @main.command()
 @click.option("--preset", default="fast", show_default=True)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True)
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True
+)
 @click.option("--quiet", is_flag=True)
 @_one_line_errors
 def demo(preset: str, out_dir: Path, quiet: bool) -> None:
@@ -142,7 +178,8 @@ def demo(preset: str, out_dir: Path, quiet: bool) -> None:
     quality = psnr(read_image(source), decoded)
     click.echo(
         f"sample {result.width}x{result.height}: {result.num_bytes} bytes = {result.bpp:.3f} bpp, "
-        f"PSNR {quality:.2f} dB (RGB), encode {result.encode_seconds:.1f} s, decode {decode_seconds:.2f} s"
+        f"PSNR {quality:.2f} dB (RGB), encode {result.encode_seconds:.1f} s, "
+        f"decode {decode_seconds:.2f} s"
         f"\nwrote {nfc_path} and {png_path}"
     )
 

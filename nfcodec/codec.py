@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from nfcodec.container import Header, NfcInfo, Section, SectionKind, read_info as _read_info
-from nfcodec.container import read_nfc, write_nfc
+from nfcodec.container import Header, NfcInfo, Section, SectionKind, read_nfc, write_nfc
+from nfcodec.container import read_info as _read_info
 from nfcodec.container.spec import FIELD_PARAMS, FieldKind
 from nfcodec.errors import CorruptStream, InputError
 from nfcodec.fields.base import Field, FieldConfig
@@ -25,12 +25,20 @@ from nfcodec.fields.registry import build_field, field_class, field_class_for_ki
 from nfcodec.io import read_image, write_bytes_atomic, write_png
 from nfcodec.metrics import psnr as psnr_of
 from nfcodec.quant import dequantize
-from nfcodec.sections import TableLayout, decode_latents, decode_weights, encode_latents, encode_weights
+from nfcodec.sections import (
+    TableLayout,
+    decode_latents,
+    decode_weights,
+    encode_latents,
+    encode_weights,
+    latent_bits,
+)
 from nfcodec.transforms import permute_pixels, unpermute_pixels
 
 RENDER_CHUNK = 1 << 16  # pixels per decoder forward pass: bounds memory, fixes the maths order
 MAX_LATENTS_PER_PIXEL = 16  # decoder bound on table rows x features relative to the image
 MAX_LATENTS = 1 << 27
+CONTAINER_OVERHEAD_BYTES = 48  # header + section framing, for rate estimates only
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,9 @@ class _Bar:
     def __call__(self, p: Any) -> None:
         if self.bar is not None:
             self.bar.n = p.step
-            self.bar.set_postfix_str(f"PSNR {p.psnr:5.2f} dB, ~{p.bpp:.3f} bpp, lambda {p.lmbda:.2e}")
+            self.bar.set_postfix_str(
+                f"PSNR {p.psnr:5.2f} dB, ~{p.bpp:.3f} bpp, lambda {p.lmbda:.2e}"
+            )
 
     def close(self) -> None:
         if self.bar is not None:
@@ -173,15 +183,29 @@ def encode_image(
     rate_model = RateModel(model.latent_tables(), context_rows).to(dev)
     n_pixels = height * width
 
-    def overhead_bits() -> float:
-        weights = sum(tensor_bits(quantize(p.detach().cpu().numpy(), 8)) for p in model.network_parameters())
-        return weights + 8.0 * 64
+    layouts = _layouts(model)
+
+    def coded_bits() -> float:
+        """Exact-model size of the rounded latents + quantised network + container overhead."""
+        tables = [
+            torch.round(p.detach()).to(torch.int32).cpu().numpy() for p in model.latent_parameters()
+        ]
+        weights = sum(
+            tensor_bits(quantize(p.detach().cpu().numpy(), 8)) for p in model.network_parameters()
+        )
+        return latent_bits(tables, layouts, context_rows) + weights + 8.0 * CONTAINER_OVERHEAD_BYTES
 
     bar = _Bar(quiet, settings.steps)
     try:
         report = fit_field(
-            model, target, rate_model, settings, lmbda if lmbda is not None else DEFAULT_LMBDA,
-            target_bpp=target_bpp, overhead_bits=overhead_bits, progress=bar,
+            model,
+            target,
+            rate_model,
+            settings,
+            _start_lmbda(lmbda, target_bpp),
+            target_bpp=target_bpp,
+            coded_bits=coded_bits,
+            progress=bar,
         )
     finally:
         bar.close()
@@ -195,14 +219,23 @@ def encode_image(
             out = model.render(latents).clamp(0.0, 1.0)
             return float(torch.mean((out - target) ** 2))
 
-    weight_symbols, exponents = search_steps(model.network_parameters(), evaluate_mse, report.lmbda, n_pixels)
-    layouts = _layouts(model)
+    weight_symbols, exponents = search_steps(
+        model.network_parameters(), evaluate_mse, report.lmbda, n_pixels
+    )
     header = Header(
-        width=width, height=height, channels=channels, permute=permute, seed=seed,
-        field_kind=config.kind, field_params=config.to_params(),
+        width=width,
+        height=height,
+        channels=channels,
+        permute=permute,
+        seed=seed,
+        field_kind=config.kind,
+        field_params=config.to_params(),
     )
     sections = [
-        Section(SectionKind.LATENTS, encode_latents([s.numpy() for s in latent_symbols], layouts, context_rows)),
+        Section(
+            SectionKind.LATENTS,
+            encode_latents([s.numpy() for s in latent_symbols], layouts, context_rows),
+        ),
         Section(SectionKind.WEIGHTS, encode_weights(weight_symbols, exponents)),
     ]
     data = write_nfc(header, sections)
@@ -212,14 +245,34 @@ def encode_image(
     if output is not None:
         write_bytes_atomic(output, data)
     return EncodeResult(
-        data=data, width=width, height=height, channels=channels, field=field,
-        config=config.describe(), bpp=len(data) * 8.0 / n_pixels, psnr=psnr_of(pixels_u8, decoded),
-        lmbda=report.lmbda, steps=report.steps, encode_seconds=fit_done - start,
-        fit_seconds=report.seconds, decode_seconds=decode_seconds,
+        data=data,
+        width=width,
+        height=height,
+        channels=channels,
+        field=field,
+        config=config.describe(),
+        bpp=len(data) * 8.0 / n_pixels,
+        psnr=psnr_of(pixels_u8, decoded),
+        lmbda=report.lmbda,
+        steps=report.steps,
+        encode_seconds=fit_done - start,
+        fit_seconds=report.seconds,
+        decode_seconds=decode_seconds,
     )
 
 
-DEFAULT_LMBDA = 1e-3
+DEFAULT_LMBDA = 5e-4
+# Measured on Kodak (medium preset): bpp ~ 0.7 * (lambda / 3e-4) ** -0.68, roughly. Used only
+# to start rate control near its answer; the controller corrects per image.
+_LMBDA_AT_REFERENCE, _BPP_AT_REFERENCE, _BPP_SLOPE = 3e-4, 0.7, 0.68
+
+
+def _start_lmbda(lmbda: float | None, target_bpp: float | None) -> float:
+    if lmbda is not None:
+        return lmbda
+    if target_bpp is None:
+        return DEFAULT_LMBDA
+    return _LMBDA_AT_REFERENCE * (target_bpp / _BPP_AT_REFERENCE) ** (-1.0 / _BPP_SLOPE)
 
 
 def _layouts(model: Field) -> list[TableLayout]:
@@ -248,9 +301,13 @@ def decode(source: Any, output: Any = None, *, device: str = "cpu") -> np.ndarra
     config = cls.config_type.from_params(header.field_params)
     model = _build_bounded(config, header)
     layouts = _layouts(model)
-    tables = decode_latents(nfc.section(SectionKind.LATENTS), layouts, getattr(config, "context_rows", 0))
+    tables = decode_latents(
+        nfc.section(SectionKind.LATENTS), layouts, getattr(config, "context_rows", 0)
+    )
     params = model.network_parameters()
-    weights, exponents = decode_weights(nfc.section(SectionKind.WEIGHTS), [p.numel() for p in params])
+    weights, exponents = decode_weights(
+        nfc.section(SectionKind.WEIGHTS), [p.numel() for p in params]
+    )
     with torch.no_grad():
         for param, symbols, exponent in zip(params, weights, exponents, strict=True):
             param.copy_(torch.from_numpy(dequantize(symbols, exponent)).view_as(param))
@@ -285,7 +342,9 @@ def render_image(model: Field, latents: list[torch.Tensor]) -> np.ndarray:
         for begin in range(0, n, RENDER_CHUNK):
             index = torch.arange(begin, min(n, begin + RENDER_CHUNK), dtype=torch.int64)
             colours = model.render(latents, index).clamp(0.0, 1.0)
-            out[begin : begin + index.numel()] = torch.round(colours * 255.0).to(torch.uint8).numpy()
+            out[begin : begin + index.numel()] = (
+                torch.round(colours * 255.0).to(torch.uint8).numpy()
+            )
     return out.reshape(model.height, model.width, model.channels)
 
 

@@ -34,12 +34,20 @@ def buckets_from_activity(activity: np.ndarray) -> np.ndarray:
 
 
 def grid_buckets(plane: np.ndarray, context_rows: int) -> np.ndarray:
-    """Buckets of every entry of an integer (rows, cols) plane, as the decoder will see them."""
+    """Buckets of every entry of an integer (rows, cols) plane, as the decoder will see them.
+
+    Vectorised over the whole plane (the encoder knows every row); the decoder computes the
+    same values one row at a time with `row_activity`.
+    """
     rows, cols = plane.shape
-    buckets = np.zeros((rows, cols), dtype=np.int64)
-    if context_rows == 0:
-        return buckets
-    for i in range(1, rows):
-        above2 = plane[i - 2] if i >= 2 else None
-        buckets[i] = buckets_from_activity(row_activity(plane[i - 1], above2, context_rows))
-    return buckets
+    if context_rows == 0 or rows < 2:
+        return np.zeros((rows, cols), dtype=np.int64)
+    mag = np.abs(plane.astype(np.int64))
+    activity = np.zeros((rows, cols), dtype=np.int64)
+    above = mag[:-1]
+    activity[1:] = above
+    activity[1:, 1:] += above[:, :-1]
+    activity[1:, :-1] += above[:, 1:]
+    if context_rows >= 2:
+        activity[2:] += mag[:-2]
+    return buckets_from_activity(activity)

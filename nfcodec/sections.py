@@ -10,14 +10,20 @@ WEIGHTS: for every network tensor a step exponent e (step 2**-e) and a class, th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from nfcodec.context import NUM_CONTEXTS, buckets_from_activity, grid_buckets, row_activity
-from nfcodec.entropy import NUM_SCALE_CLASSES, SymbolReader, SymbolWriter, best_class
-from nfcodec.entropy import best_classes_by_context
+from nfcodec.entropy import (
+    NUM_SCALE_CLASSES,
+    SymbolReader,
+    SymbolWriter,
+    best_class,
+    best_classes_by_context,
+    laplace_bits,
+)
 from nfcodec.errors import CorruptStream
 from nfcodec.quant import MAX_STEP_EXPONENT, MIN_STEP_EXPONENT
 
@@ -42,26 +48,52 @@ def _check_class_bytes(raw: bytes) -> np.ndarray:
     return classes
 
 
-def encode_latents(tables: Sequence[np.ndarray], layouts: Sequence[TableLayout], context_rows: int) -> bytes:
-    """tables[t] is an int32 (rows, features) array laid out as layouts[t]."""
-    class_bytes = bytearray()
-    writer = SymbolWriter()
+def _groups(
+    tables: Sequence[np.ndarray], layouts: Sequence[TableLayout], context_rows: int
+) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """(symbols, buckets) per (table, feature) in wire order; buckets None for plain groups."""
     for symbols, layout in zip(tables, layouts, strict=True):
         for feature in range(layout.features):
             column = np.ascontiguousarray(symbols[:, feature])
             if _uses_context(layout, context_rows):
                 plane = column.reshape(layout.grid_shape)
-                buckets = grid_buckets(plane, context_rows)
-                classes = best_classes_by_context(plane, buckets, NUM_CONTEXTS)
-                class_bytes.extend(int(c) for c in classes)
-                per_symbol = classes[buckets]
-                for row in range(plane.shape[0]):
-                    writer.write(plane[row], per_symbol[row])
+                yield plane, grid_buckets(plane, context_rows)
             else:
-                cls = best_class(column)
-                class_bytes.append(cls)
-                writer.write(column, cls)
+                yield column, None
+
+
+def encode_latents(
+    tables: Sequence[np.ndarray], layouts: Sequence[TableLayout], context_rows: int
+) -> bytes:
+    """tables[t] is an int32 (rows, features) array laid out as layouts[t]."""
+    class_bytes = bytearray()
+    writer = SymbolWriter()
+    for symbols, buckets in _groups(tables, layouts, context_rows):
+        if buckets is None:
+            cls = best_class(symbols)
+            class_bytes.append(cls)
+            writer.write(symbols, cls)
+            continue
+        classes = best_classes_by_context(symbols, buckets, NUM_CONTEXTS)
+        class_bytes.extend(int(c) for c in classes)
+        per_symbol = classes[buckets]
+        for row in range(symbols.shape[0]):
+            writer.write(symbols[row], per_symbol[row])
     return bytes(class_bytes) + writer.finish()
+
+
+def latent_bits(
+    tables: Sequence[np.ndarray], layouts: Sequence[TableLayout], context_rows: int
+) -> float:
+    """Coded size of `encode_latents` in bits, estimated without coding (encoder-side)."""
+    total = 8.0 * class_table_bytes(layouts, context_rows)
+    for symbols, buckets in _groups(tables, layouts, context_rows):
+        if buckets is None:
+            total += laplace_bits(symbols, best_class(symbols))
+        else:
+            classes = best_classes_by_context(symbols, buckets, NUM_CONTEXTS)
+            total += laplace_bits(symbols, classes[buckets])
+    return total
 
 
 def class_table_bytes(layouts: Sequence[TableLayout], context_rows: int) -> int:
@@ -69,7 +101,9 @@ def class_table_bytes(layouts: Sequence[TableLayout], context_rows: int) -> int:
     return sum(n * t.features for n, t in zip(per_feature, layouts, strict=True))
 
 
-def decode_latents(payload: bytes, layouts: Sequence[TableLayout], context_rows: int) -> list[np.ndarray]:
+def decode_latents(
+    payload: bytes, layouts: Sequence[TableLayout], context_rows: int
+) -> list[np.ndarray]:
     n_class = class_table_bytes(layouts, context_rows)
     if len(payload) < n_class:
         raise CorruptStream("latent section shorter than its class tables")
@@ -77,7 +111,9 @@ def decode_latents(payload: bytes, layouts: Sequence[TableLayout], context_rows:
     reader = SymbolReader(payload[n_class:])
     expected = sum(t.rows * t.features for t in layouts)
     if reader.remaining != expected:
-        raise CorruptStream(f"latent stream holds {reader.remaining} symbols, field needs {expected}")
+        raise CorruptStream(
+            f"latent stream holds {reader.remaining} symbols, field needs {expected}"
+        )
     out, cursor = [], 0
     for layout in layouts:
         table = np.zeros((layout.rows, layout.features), dtype=np.int32)
@@ -127,7 +163,9 @@ def decode_weights(payload: bytes, sizes: Sequence[int]) -> tuple[list[np.ndarra
         raise CorruptStream("weight scale class out of range")
     reader = SymbolReader(payload[n_head:])
     if reader.remaining != sum(sizes):
-        raise CorruptStream(f"weight stream holds {reader.remaining} symbols, network needs {sum(sizes)}")
+        raise CorruptStream(
+            f"weight stream holds {reader.remaining} symbols, network needs {sum(sizes)}"
+        )
     out = [reader.read(size, int(cls)) for size, cls in zip(sizes, head[:, 1], strict=True)]
     reader.finish()
     return out, exponents

@@ -440,7 +440,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="Kodak folder")
-    parser.add_argument("--images", nargs="+", type=image_name, default=list(DEFAULT_IMAGES),
+    parser.add_argument("--images", nargs="+", type=image_name,
+                        default=[image_name(name) for name in DEFAULT_IMAGES],
                         help="image numbers (default: 01 05 15 23)")
     parser.add_argument("--targets", nargs="+", type=float, default=list(DEFAULT_TARGETS),
                         help="target bpp values (default: 0.5 1.0)")

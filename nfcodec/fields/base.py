@@ -86,6 +86,8 @@ class Field(nn.Module):
         """Weights and biases of the synthesis network, in a fixed wire order."""
         raise NotImplementedError
 
-    def render(self, latents: list[torch.Tensor], pixels: torch.Tensor | None = None) -> torch.Tensor:
+    def render(
+        self, latents: list[torch.Tensor], pixels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Colours (N, channels), roughly in [0, 1], of all pixels (row-major) or of `pixels`."""
         raise NotImplementedError

@@ -45,7 +45,10 @@ class DinerField(Field):
             self.table.uniform_(-0.5, 0.5)
         if config.backbone == BACKBONE_SIREN:
             self.net: nn.Module = Siren(
-                config.table_width, config.hidden_width, config.hidden_layers, channels,
+                config.table_width,
+                config.hidden_width,
+                config.hidden_layers,
+                channels,
                 float(config.siren_omega),
             )
         else:
@@ -60,7 +63,9 @@ class DinerField(Field):
     def network_parameters(self) -> list[nn.Parameter]:
         return [p for linear in self.net.linears for p in (linear.weight, linear.bias)]
 
-    def render(self, latents: list[torch.Tensor], pixels: torch.Tensor | None = None) -> torch.Tensor:
+    def render(
+        self, latents: list[torch.Tensor], pixels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         table = latents[0]
         rows = table if pixels is None else table.index_select(0, pixels)
         return self.net(rows)

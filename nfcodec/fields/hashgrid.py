@@ -19,18 +19,16 @@ from nfcodec.fields.base import Field, FieldConfig, LatentTable
 from nfcodec.fields.mlp import Mlp
 from nfcodec.kernels import LevelGeometry, grid_features, level_geometry
 
-_BACKEND = "auto"
-
 
 @dataclass(frozen=True)
 class HashGridConfig(FieldConfig):
     kind: ClassVar[FieldKind] = FieldKind.HASHGRID
-    levels: int = 7
+    levels: int = 8
     features: int = 1
     log2_table_size: int = 20
     coarsest_resolution: int = 12
     finest_resolution: int = 768
-    hidden_width: int = 24
+    hidden_width: int = 16
     hidden_layers: int = 2
     context_rows: int = 2
 
@@ -63,7 +61,12 @@ class HashGridField(Field):
     config_type = HashGridConfig
 
     def __init__(
-        self, config: HashGridConfig, height: int, width: int, channels: int, with_latents: bool = True
+        self,
+        config: HashGridConfig,
+        height: int,
+        width: int,
+        channels: int,
+        with_latents: bool = True,
     ) -> None:
         super().__init__(config, height, width, channels)
         resolutions = level_resolutions(
@@ -76,7 +79,9 @@ class HashGridField(Field):
             nn.Parameter(torch.zeros(g.rows, config.features))
             for g in (self.geometries if with_latents else [])
         )
-        self.mlp = Mlp(config.levels * config.features, config.hidden_width, config.hidden_layers, channels)
+        self.mlp = Mlp(
+            config.levels * config.features, config.hidden_width, config.hidden_layers, channels
+        )
 
     def latent_tables(self) -> list[LatentTable]:
         return [
@@ -94,6 +99,10 @@ class HashGridField(Field):
     def network_parameters(self) -> list[nn.Parameter]:
         return [p for linear in self.mlp.linears for p in (linear.weight, linear.bias)]
 
-    def render(self, latents: list[torch.Tensor], pixels: torch.Tensor | None = None) -> torch.Tensor:
-        features = grid_features(latents, self.geometries, self.height, self.width, pixels=pixels, backend=_BACKEND)
+    def render(
+        self, latents: list[torch.Tensor], pixels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        features = grid_features(
+            latents, self.geometries, self.height, self.width, pixels=pixels
+        )
         return self.mlp(features)

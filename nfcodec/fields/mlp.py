@@ -14,7 +14,9 @@ class Mlp(nn.Module):
     def __init__(self, n_in: int, hidden: int, layers: int, n_out: int) -> None:
         super().__init__()
         sizes = [n_in] + [hidden] * layers + [n_out]
-        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        self.linears = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        )
         with torch.no_grad():  # start at mid-grey so early steps fit detail, not the mean
             self.linears[-1].bias.fill_(0.5)
 
@@ -32,7 +34,9 @@ class Siren(nn.Module):
     def __init__(self, n_in: int, hidden: int, layers: int, n_out: int, omega: float) -> None:
         super().__init__()
         sizes = [n_in] + [hidden] * layers + [n_out]
-        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        self.linears = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        )
         self.omega = omega
         with torch.no_grad():
             for index, linear in enumerate(self.linears):

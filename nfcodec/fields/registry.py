@@ -32,7 +32,9 @@ def field_class(name: str) -> type[Field]:
     try:
         return _BY_NAME[name]
     except KeyError:
-        raise InputError(f"unknown field {name!r}; choose from {', '.join(field_names())}") from None
+        raise InputError(
+            f"unknown field {name!r}; choose from {', '.join(field_names())}"
+        ) from None
 
 
 def field_class_for_kind(kind: FieldKind) -> type[Field]:

@@ -11,26 +11,30 @@ from nfcodec.errors import InputError
 class Preset:
     """How long and how fast to train.
 
-    steps: total optimiser steps; the last `hard_fraction` of them train on hard-rounded latents.
+    steps: total optimiser steps; the last `hard_fraction` of them train the network alone on the
+    rounded, frozen latents.
     lr_latent / lr_network: Adam learning rates, decayed by a cosine schedule to `lr_floor` times.
+    batch_fraction: share of pixels drawn at random for each soft-phase step (1 = full image);
+    the hard phase always uses every pixel.
     """
 
     name: str
     steps: int
-    lr_latent: float = 0.05
-    lr_network: float = 0.01
+    lr_latent: float = 0.3
+    lr_network: float = 0.02
     lr_rate: float = 0.05
-    hard_fraction: float = 0.15
+    batch_fraction: float = 0.06
+    hard_fraction: float = 0.05
     lr_floor: float = 0.02
-    rate_update_every: int = 10
+    rate_update_every: int = 20
 
 
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset("fast", steps=300),
-        Preset("medium", steps=800),
-        Preset("slow", steps=2400, lr_latent=0.03),
+        Preset("fast", steps=800),
+        Preset("medium", steps=2000),
+        Preset("slow", steps=6000, lr_latent=0.2),
     )
 }
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from nfcodec.context import ACTIVITY_CAP, BUCKET_OF_ACTIVITY, NUM_CONTEXTS
 from nfcodec.fields.base import LatentTable
+from nfcodec.fit.rate_kernel import grid_rate
 
 LOG2 = math.log(2.0)
 MIN_PROB = 2.0**-24
@@ -52,8 +53,9 @@ def grid_buckets_torch(plane: torch.Tensor, context_rows: int) -> torch.Tensor:
 class RateModel(nn.Module):
     """Learnable log-scales per (table, feature, context bucket) and the bit count they imply."""
 
-    def __init__(self, tables: list[LatentTable], context_rows: int) -> None:
+    def __init__(self, tables: list[LatentTable], context_rows: int, fused: bool = True) -> None:
         super().__init__()
+        self.fused = fused  # the numba kernel on CPU float32; the torch formulation elsewhere
         self.tables = tables
         self.context_rows = context_rows
         self.log_scales = nn.ParameterList(
@@ -65,12 +67,16 @@ class RateModel(nn.Module):
         total = latents[0].new_zeros(())
         for table, values, log_scale in zip(self.tables, latents, self.log_scales, strict=True):
             scales = log_scale.exp().clamp(0.01, 1000.0)
-            if table.grid_shape is not None and self.context_rows > 0:
-                plane = values.view(*table.grid_shape, table.features)
+            grid = table.grid_shape is not None and self.context_rows > 0
+            # Plain tables become (rows, 1, F) so the kernel's parallel loop over rows splits them.
+            shape = (*table.grid_shape, table.features) if grid else (table.rows, 1, table.features)  # type: ignore[misc]
+            plane = values.view(*shape)
+            if self.fused and values.device.type == "cpu" and values.dtype == torch.float32:
+                total = total + grid_rate(plane, scales, self.context_rows if grid else 0)
+            elif grid:
                 buckets = grid_buckets_torch(plane, self.context_rows)  # (h, w, F)
                 feature_index = torch.arange(table.features, device=values.device)
-                scale = scales[feature_index, buckets]
-                total = total + laplace_bits(plane, scale).sum()
+                total = total + laplace_bits(plane, scales[feature_index, buckets]).sum()
             else:
                 total = total + laplace_bits(values, scales[:, 0]).sum()
         return total

@@ -1,9 +1,10 @@
 """Rate-distortion training of a field: loss = MSE + lambda * bits per pixel.
 
 Quantisation is simulated from the first step (additive uniform noise on the latents, so the
-rate proxy sees the values the coder will see), then the last phase trains on hard-rounded
-latents with a straight-through gradient. With a target bpp, lambda is steered during the same
-fit by a multiplicative controller on the estimated rate: one fit, no search over encodes.
+rate proxy sees roughly the values the coder will see). The final phase rounds and freezes the
+latents and trains only the network on them: a straight-through phase on the latents measured
+worse (rate rose ~15% with no PSNR gain, because nothing holds rounded zeros at zero). With a
+target bpp, lambda is steered during the same fit: one fit, no search over encodes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ import torch
 from nfcodec.fields.base import Field
 from nfcodec.fit.presets import Preset
 from nfcodec.fit.rate import RateModel
+
+RAMP_UNTIL = 0.1  # fraction of steps over which lambda ramps from 0 to its value
+STEER_FROM = 0.15  # rate control starts once the rate model has settled
+STEER_GAIN = 0.3
+STEER_MAX = 0.15
 
 
 @dataclass
@@ -61,14 +67,17 @@ def fit_field(
     lmbda: float,
     *,
     target_bpp: float | None = None,
-    overhead_bits: Callable[[], float] | None = None,
+    coded_bits: Callable[[], float] | None = None,
     progress: ProgressFn | None = None,
     progress_every: int = 25,
 ) -> FitReport:
     """Train `field` (and `rate_model`) in place on `target` (N, C) in [0, 1], row-major pixels.
 
-    `overhead_bits` estimates the bits outside the latents (network weights, header); with a
-    `target_bpp` the controller aims latents + overhead at the target.
+    Soft phase: noisy latents, random pixel batches, loss = MSE + lambda * bpp (lambda ramped
+    in, and steered towards `target_bpp` when given). Final phase: latents rounded and frozen,
+    only the network trains on every pixel, so it fits the exact values the decoder will see.
+    `coded_bits()` returns the exact coded size of the current rounded latents plus the
+    network and header estimate; rate control steers on it, never on the noisy proxy.
     """
     pixels = target.shape[0]
     latent_params = field.latent_parameters()
@@ -81,38 +90,63 @@ def fit_field(
     )
     base_lrs = [group["lr"] for group in optimiser.param_groups]
     hard_from = int(preset.steps * (1.0 - preset.hard_fraction))
+    batch_size = max(1, int(pixels * preset.batch_fraction))
     log_lmbda = math.log(lmbda)
-    overhead = overhead_bits() if overhead_bits else 0.0
     start = time.perf_counter()
     mse_value, bpp_value = 1.0, 0.0
+    frozen: list[torch.Tensor] | None = None
     for step in range(preset.steps):
-        progress_fraction = step / max(1, preset.steps - 1)
-        scale = preset.lr_floor + (1 - preset.lr_floor) * 0.5 * (1 + math.cos(math.pi * progress_fraction))
+        fraction = step / max(1, preset.steps - 1)
+        scale = preset.lr_floor + (1 - preset.lr_floor) * 0.5 * (1 + math.cos(math.pi * fraction))
         for group, base in zip(optimiser.param_groups, base_lrs, strict=True):
             group["lr"] = base * scale
-        hard = step >= hard_from
-        latents = quantize_latents(latent_params, hard)
-        output = field.render(latents)
-        mse = torch.mean((output - target) ** 2)
-        bits = rate_model.bits(latents)
-        bpp = bits / pixels
-        loss = mse + math.exp(log_lmbda) * bpp
+        if step < hard_from:
+            latents = quantize_latents(latent_params, hard=False)
+            if preset.batch_fraction >= 1.0:
+                output, wanted = field.render(latents), target
+            else:
+                batch = torch.randint(0, pixels, (batch_size,), device=target.device)
+                output, wanted = field.render(latents, batch), target[batch]
+            mse = torch.mean((output - wanted) ** 2)
+            bpp = rate_model.bits(latents) / pixels
+            # Ramp the rate weight in: latents first learn to carry the image, then get squeezed.
+            ramp = min(1.0, (step + 1) / max(1.0, preset.steps * RAMP_UNTIL))
+            loss = mse + ramp * math.exp(log_lmbda) * bpp
+            bpp_value = float(bpp.detach())
+        else:
+            if frozen is None:
+                frozen = [torch.round(t.detach()) for t in latent_params]
+                if coded_bits is not None:
+                    bpp_value = coded_bits() / pixels
+            loss = mse = torch.mean((field.render(frozen) - target) ** 2)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        mse_value, bpp_value = float(mse.detach()), float(bpp.detach())
-        if target_bpp is not None and step % preset.rate_update_every == 0 and step < hard_from:
-            if overhead_bits and step % (preset.rate_update_every * 20) == 0:
-                overhead = overhead_bits()
-            estimate = bpp_value + overhead / pixels
-            # Multiplicative steering: too many bits -> raise lambda. Gain falls as we settle.
-            gain = 0.5 * (1.0 - progress_fraction) + 0.05
-            log_lmbda += gain * math.log(max(estimate, 1e-6) / target_bpp)
+        mse_value = float(mse.detach())
+        steering = preset.steps * STEER_FROM <= step < hard_from
+        if (
+            target_bpp is not None
+            and coded_bits is not None
+            and steering
+            and (step % preset.rate_update_every == 0)
+        ):
+            estimate = coded_bits() / pixels
+            bpp_value = estimate
+            # Multiplicative steering on the exact coded size of the rounded latents.
+            delta = STEER_GAIN * math.log(max(estimate, 1e-6) / target_bpp)
+            log_lmbda += min(max(delta, -STEER_MAX), STEER_MAX)
             log_lmbda = min(max(log_lmbda, math.log(1e-7)), math.log(1.0))
         if progress and (step % progress_every == 0 or step == preset.steps - 1):
             progress(
-                Progress(step + 1, preset.steps, _psnr(mse_value), bpp_value + overhead / pixels,
-                         math.exp(log_lmbda), time.perf_counter() - start)
+                Progress(
+                    step + 1,
+                    preset.steps,
+                    _psnr(mse_value),
+                    bpp_value,
+                    math.exp(log_lmbda),
+                    time.perf_counter() - start,
+                )
             )
-    return FitReport(preset.steps, time.perf_counter() - start, _psnr(mse_value), bpp_value,
-                     math.exp(log_lmbda))
+    return FitReport(
+        preset.steps, time.perf_counter() - start, _psnr(mse_value), bpp_value, math.exp(log_lmbda)
+    )

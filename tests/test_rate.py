@@ -1,0 +1,68 @@
+"""The training rate proxy: fused kernel vs torch formulation, contexts, coded-size estimate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nfcodec.context import buckets_from_activity, grid_buckets, row_activity
+from nfcodec.fields.base import LatentTable
+from nfcodec.fit.rate import RateModel
+from nfcodec.sections import TableLayout, encode_latents, latent_bits
+
+TABLES = [LatentTable(35, 1, (5, 7)), LatentTable(40, 2, None), LatentTable(12, 2, (3, 4))]
+
+
+def _bits_and_grads(
+    fused: bool, context_rows: int
+) -> tuple[float, list[torch.Tensor], list[torch.Tensor]]:
+    generator = torch.Generator().manual_seed(0)
+    values = [
+        (torch.randn(t.rows, t.features, generator=generator) * 2).requires_grad_() for t in TABLES
+    ]
+    model = RateModel(TABLES, context_rows, fused=fused)
+    for log_scale in model.log_scales:
+        log_scale.data = torch.linspace(-3.0, 2.0, log_scale.numel()).view_as(log_scale)
+    bits = model.bits(values)
+    bits.backward()
+    return float(bits.detach()), [v.grad for v in values], [s.grad for s in model.log_scales]
+
+
+@pytest.mark.parametrize("context_rows", [0, 1, 2])
+def test_fused_kernel_matches_torch(context_rows: int) -> None:
+    ref_bits, ref_values, ref_scales = _bits_and_grads(False, context_rows)
+    bits, grad_values, grad_scales = _bits_and_grads(True, context_rows)
+    assert bits == pytest.approx(ref_bits, rel=1e-5)
+    for a, b in zip(ref_values, grad_values, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    for a, b in zip(ref_scales, grad_scales, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
+
+
+def test_rate_falls_as_latents_shrink() -> None:
+    model = RateModel(TABLES, 2)
+    big = [torch.full((t.rows, t.features), 3.0) for t in TABLES]
+    small = [torch.full((t.rows, t.features), 1.0) for t in TABLES]
+    assert float(model.bits(small)) < float(model.bits(big))
+
+
+@pytest.mark.parametrize("context_rows", [0, 1, 2])
+def test_vectorised_buckets_match_the_decoders_row_rule(context_rows: int) -> None:
+    plane = np.random.default_rng(1).integers(-6, 7, (19, 11))
+    expected = np.zeros_like(plane)
+    for i in range(1, plane.shape[0]):
+        above2 = plane[i - 2] if i >= 2 else None
+        expected[i] = buckets_from_activity(row_activity(plane[i - 1], above2, context_rows))
+    np.testing.assert_array_equal(grid_buckets(plane, context_rows), expected)
+
+
+def test_latent_bits_estimates_the_coded_size() -> None:
+    rng = np.random.default_rng(2)
+    layouts = [TableLayout(64 * 48, 1, (64, 48)), TableLayout(500, 2, None)]
+    tables = [
+        np.round(rng.laplace(0, 1.5, (64 * 48, 1))).astype(np.int32),
+        np.round(rng.laplace(0, 0.4, (500, 2))).astype(np.int32),
+    ]
+    actual = 8 * len(encode_latents(tables, layouts, 2))
+    assert latent_bits(tables, layouts, 2) == pytest.approx(actual, rel=0.03)
