@@ -108,6 +108,17 @@ def _overlap(a: np.ndarray, b: np.ndarray, what: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _mean_gap(
+    anchor: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    lo: float,
+    hi: float,
+    method: Method,
+) -> float:
+    """Mean vertical distance test - anchor over [lo, hi]; each curve is (x, y)."""
+    return (_integral(*test, lo, hi, method) - _integral(*anchor, lo, hi, method)) / (hi - lo)
+
+
 def bd_rate(
     anchor_rate: Sequence[float],
     anchor_psnr: Sequence[float],
@@ -119,10 +130,7 @@ def bd_rate(
     anchor_log, anchor_q = _prepare(anchor_rate, anchor_psnr, "anchor")
     test_log, test_q = _prepare(test_rate, test_psnr, "test")
     lo, hi = _overlap(anchor_q, test_q, "PSNR")
-    mean_gap = (
-        _integral(test_q, test_log, lo, hi, method)
-        - _integral(anchor_q, anchor_log, lo, hi, method)
-    ) / (hi - lo)
+    mean_gap = _mean_gap((anchor_q, anchor_log), (test_q, test_log), lo, hi, method)
     return BDResult(
         value=100.0 * math.expm1(mean_gap),
         metric="bd-rate",
@@ -144,10 +152,7 @@ def bd_psnr(
     anchor_log, anchor_q = _prepare(anchor_rate, anchor_psnr, "anchor")
     test_log, test_q = _prepare(test_rate, test_psnr, "test")
     lo, hi = _overlap(anchor_log, test_log, "rate")
-    mean_gap = (
-        _integral(test_log, test_q, lo, hi, method)
-        - _integral(anchor_log, anchor_q, lo, hi, method)
-    ) / (hi - lo)
+    mean_gap = _mean_gap((anchor_log, anchor_q), (test_log, test_q), lo, hi, method)
     return BDResult(
         value=mean_gap,
         metric="bd-psnr",
