@@ -194,6 +194,25 @@ def backward_full(
         _scatter_hashed(grad_vertices, meta, grad_table)
 
 
+@njit(cache=True, inline="always")
+def _corners(
+    meta: np.ndarray, iy: np.ndarray, fy: np.ndarray, jx: np.ndarray, fx: np.ndarray,
+    level: int, y: int, x: int, height: int, width: int,
+) -> tuple:
+    """Table rows of pixel (y, x)'s four corners at `level` and their bilinear weights."""
+    i = iy[level * height + y]
+    j = jx[level * width + x]
+    wy1 = fy[level * height + y]
+    wx1 = fx[level * width + x]
+    wy0 = np.float32(1.0) - wy1
+    wx0 = np.float32(1.0) - wx1
+    return (
+        _row(meta, level, i, j), _row(meta, level, i, j + 1),
+        _row(meta, level, i + 1, j), _row(meta, level, i + 1, j + 1),
+        wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1,
+    )
+
+
 @njit(parallel=True, cache=True)
 def forward_subset(
     table: np.ndarray, meta: np.ndarray, iy: np.ndarray, fy: np.ndarray, jx: np.ndarray,
@@ -206,17 +225,9 @@ def forward_subset(
         y = pixels[n] // width
         x = pixels[n] - y * width
         for level in range(levels):
-            i = iy[level * height + y]
-            j = jx[level * width + x]
-            wy1 = fy[level * height + y]
-            wx1 = fx[level * width + x]
-            wy0 = np.float32(1.0) - wy1
-            wx0 = np.float32(1.0) - wx1
-            r00 = _row(meta, level, i, j)
-            r01 = _row(meta, level, i, j + 1)
-            r10 = _row(meta, level, i + 1, j)
-            r11 = _row(meta, level, i + 1, j + 1)
-            w00, w01, w10, w11 = wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1
+            r00, r01, r10, r11, w00, w01, w10, w11 = _corners(
+                meta, iy, fy, jx, fx, level, y, x, height, width
+            )
             for c in range(nfeat):
                 out[n, level * nfeat + c] = (
                     w00 * table[r00, c] + w01 * table[r01, c]
@@ -236,19 +247,12 @@ def backward_subset(
         for n in range(pixels.shape[0]):
             y = pixels[n] // width
             x = pixels[n] - y * width
-            i = iy[level * height + y]
-            j = jx[level * width + x]
-            wy1 = fy[level * height + y]
-            wx1 = fx[level * width + x]
-            wy0 = np.float32(1.0) - wy1
-            wx0 = np.float32(1.0) - wx1
-            r00 = _row(meta, level, i, j)
-            r01 = _row(meta, level, i, j + 1)
-            r10 = _row(meta, level, i + 1, j)
-            r11 = _row(meta, level, i + 1, j + 1)
+            r00, r01, r10, r11, w00, w01, w10, w11 = _corners(
+                meta, iy, fy, jx, fx, level, y, x, height, width
+            )
             for c in range(nfeat):
                 g = grad[n, level * nfeat + c]
-                grad_table[r00, c] += wy0 * wx0 * g
-                grad_table[r01, c] += wy0 * wx1 * g
-                grad_table[r10, c] += wy1 * wx0 * g
-                grad_table[r11, c] += wy1 * wx1 * g
+                grad_table[r00, c] += w00 * g
+                grad_table[r01, c] += w01 * g
+                grad_table[r10, c] += w10 * g
+                grad_table[r11, c] += w11 * g
