@@ -33,11 +33,13 @@ def _bits_and_grads(
 def test_fused_kernel_matches_torch(context_rows: int) -> None:
     ref_bits, ref_values, ref_scales = _bits_and_grads(False, context_rows)
     bits, grad_values, grad_scales = _bits_and_grads(True, context_rows)
-    assert bits == pytest.approx(ref_bits, rel=1e-5)
+    # The centre bin is tabulated (128 points, linear interpolation): a 1e-4 relative proxy.
+    assert bits == pytest.approx(ref_bits, rel=1e-4)
+    # Interpolated gradients: within 0.5% where the Laplace is steepest (small scales).
     for a, b in zip(ref_values, grad_values, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(a, b, rtol=5e-3, atol=1e-3)
     for a, b in zip(ref_scales, grad_scales, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=3e-3)
 
 
 def test_rate_falls_as_latents_shrink() -> None:

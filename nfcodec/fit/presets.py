@@ -15,7 +15,8 @@ class Preset:
     rounded, frozen latents.
     lr_latent / lr_network: Adam learning rates, decayed by a cosine schedule to `lr_floor` times.
     batch_fraction: share of pixels drawn at random for each soft-phase step (1 = full image);
-    the hard phase always uses every pixel.
+    hard_batch_fraction: the same for the hard phase; 0.25 measured as good as every pixel
+    (kodim15 at 1 bpp: equal PSNR) and ~6 s faster on a 768x512 image.
     """
 
     name: str
@@ -25,6 +26,7 @@ class Preset:
     lr_rate: float = 0.05
     batch_fraction: float = 0.06
     hard_fraction: float = 0.05
+    hard_batch_fraction: float = 0.25
     lr_floor: float = 0.02
     rate_update_every: int = 20
 
@@ -32,8 +34,8 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset("fast", steps=800),
-        Preset("medium", steps=2000),
+        Preset("fast", steps=1200),
+        Preset("medium", steps=3000),
         Preset("slow", steps=6000, lr_latent=0.2),
     )
 }

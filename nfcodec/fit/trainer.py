@@ -48,11 +48,29 @@ class FitReport:
 ProgressFn = Callable[[Progress], None]
 
 
-def quantize_latents(latents: list[torch.Tensor], hard: bool) -> list[torch.Tensor]:
-    """Noise (training proxy) or straight-through rounding (final phase and coding)."""
-    if hard:
-        return [t + (torch.round(t) - t).detach() for t in latents]
-    return [t + torch.empty_like(t).uniform_(-0.5, 0.5) for t in latents]
+class UniformNoise:
+    """Quantisation noise for every latent at the cost of a slice per step.
+
+    Drawing fresh U(-0.5, 0.5) for ~0.5M latents took ~2.5 ms of a ~20 ms CPU step. One
+    buffer drawn up front, read at a random offset per table and step, gives each latent an
+    independent-enough draw: within a step all values are distinct draws, and across steps the
+    offsets differ.
+    """
+
+    def __init__(self, latents: list[torch.Tensor]) -> None:
+        largest = max(t.numel() for t in latents)
+        self.length = 4 * largest
+        reference = latents[0]
+        self.buffer = torch.empty(self.length + largest, dtype=reference.dtype)
+        self.buffer.uniform_(-0.5, 0.5)
+        self.buffer = self.buffer.to(reference.device)
+
+    def __call__(self, latents: list[torch.Tensor]) -> list[torch.Tensor]:
+        starts = torch.randint(0, self.length, (len(latents),)).tolist()
+        return [
+            t + self.buffer[start : start + t.numel()].view_as(t)
+            for t, start in zip(latents, starts, strict=True)
+        ]
 
 
 def _psnr(mse: float) -> float:
@@ -75,22 +93,30 @@ def fit_field(
 
     Soft phase: noisy latents, random pixel batches, loss = MSE + lambda * bpp (lambda ramped
     in, and steered towards `target_bpp` when given). Final phase: latents rounded and frozen,
-    only the network trains on every pixel, so it fits the exact values the decoder will see.
+    only the network trains (on larger random batches), so it fits the exact values the decoder
+    will see.
     `coded_bits()` returns the exact coded size of the current rounded latents plus the
     network and header estimate; rate control steers on it, never on the noisy proxy.
     """
     pixels = target.shape[0]
     latent_params = field.latent_parameters()
-    optimiser = torch.optim.Adam(
-        [
-            {"params": latent_params, "lr": preset.lr_latent},
-            {"params": field.network_parameters(), "lr": preset.lr_network},
-            {"params": list(rate_model.parameters()), "lr": preset.lr_rate},
-        ]
+    groups = [
+        {"params": latent_params, "lr": preset.lr_latent},
+        {"params": field.network_parameters(), "lr": preset.lr_network},
+        {"params": list(rate_model.parameters()), "lr": preset.lr_rate},
+    ]
+    # The fused Adam runs one kernel over all latents instead of several passes (~2.5x on CPU).
+    fused = all(
+        p.dtype == torch.float32 and p.device.type in ("cpu", "cuda")
+        for group in groups
+        for p in group["params"]
     )
+    optimiser = torch.optim.Adam(groups, fused=fused or None)
+    noise = UniformNoise(latent_params)
     base_lrs = [group["lr"] for group in optimiser.param_groups]
     hard_from = int(preset.steps * (1.0 - preset.hard_fraction))
     batch_size = max(1, int(pixels * preset.batch_fraction))
+    hard_batch = max(1, int(pixels * preset.hard_batch_fraction))
     log_lmbda = math.log(lmbda)
     start = time.perf_counter()
     mse_value, bpp_value = 1.0, 0.0
@@ -101,7 +127,7 @@ def fit_field(
         for group, base in zip(optimiser.param_groups, base_lrs, strict=True):
             group["lr"] = base * scale
         if step < hard_from:
-            latents = quantize_latents(latent_params, hard=False)
+            latents = noise(latent_params)
             if preset.batch_fraction >= 1.0:
                 output, wanted = field.render(latents), target
             else:
@@ -118,7 +144,12 @@ def fit_field(
                 frozen = [torch.round(t.detach()) for t in latent_params]
                 if coded_bits is not None:
                     bpp_value = coded_bits() / pixels
-            loss = mse = torch.mean((field.render(frozen) - target) ** 2)
+            if preset.hard_batch_fraction >= 1.0:
+                output, wanted = field.render(frozen), target
+            else:
+                batch = torch.randint(0, pixels, (hard_batch,), device=target.device)
+                output, wanted = field.render(frozen, batch), target[batch]
+            loss = mse = torch.mean((output - wanted) ** 2)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
