@@ -53,7 +53,7 @@ def _kodak_crop() -> np.ndarray:
 
 
 def test_registry_lists_choices_on_unknown_name() -> None:
-    assert set(BASELINES) | {"nfcodec"} == set(codec_names())
+    assert set(BASELINES) | {"nfcodec", "nfcodec-fast", "nfcodec-slow"} == set(codec_names())
     with pytest.raises(ValueError, match="jpeg2000"):
         get_codec("jpeg-xl")
 
@@ -117,14 +117,16 @@ def test_x265_records_pixel_format_and_excludes_container() -> None:
     assert "no container" in str(run.config["bytes"])
 
 
-@pytest.mark.slow
-def test_nfcodec_adapter_smoke() -> None:
-    """Runs only once the codec's encoder exists; a tiny picture keeps it quick."""
-    pytest.importorskip("nfcodec.codec", reason="nfcodec encoder not written yet")
-    codec = get_codec("nfcodec")
-    image = _synthetic(32, 32)
-    try:
-        run = codec.run(image, 1.0)
-    except NotImplementedError as exc:
-        pytest.skip(f"nfcodec not ready: {exc}")
+def test_nfcodec_presets_are_separate_codecs() -> None:
+    default, slow = get_codec("nfcodec"), get_codec("nfcodec-slow")
+    assert (default.name, default.preset) == ("nfcodec", "medium")  # type: ignore[attr-defined]
+    assert (slow.name, slow.preset) == ("nfcodec-slow", "slow")  # type: ignore[attr-defined]
+
+
+def test_nfcodec_adapter_runs_and_records_its_preset() -> None:
+    """A tiny picture and the fast preset keep it quick."""
+    codec = get_codec("nfcodec-fast")
+    image = _synthetic(16, 16)
+    run = codec.run(image, 1.0)
     assert run.decoded.shape == image.shape and run.num_bytes > 0
+    assert run.config == {"target_bpp": 1.0, "preset": "fast"}

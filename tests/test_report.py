@@ -128,6 +128,21 @@ def test_report_command(tmp_path: Path) -> None:
     assert (tmp_path / "r" / "report.md").is_file()
 
 
+def test_anchor_option_compares_against_any_measured_codec(tmp_path: Path) -> None:
+    _write_records(tmp_path / "r")
+    _write_references(tmp_path / "refs")
+    outcome = CliRunner().invoke(
+        report_command,
+        [str(tmp_path / "r"), "--reference-dir", str(tmp_path / "refs"), "--anchor", "jpeg"],
+    )
+    assert outcome.exit_code == 0, outcome.output
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "BD-rate vs jpeg (ours, measured)" in text
+    assert "| jpeg | 5 (1 dropped) | 2 | +200.00%" in text and "| anchor |" in text
+    # WebP needs 1/1.5 of JPEG's rate at equal PSNR: -33.33%
+    assert "-33.33%" in text
+
+
 def test_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
     outcome = CliRunner().invoke(report_command, [str(tmp_path)])
     assert outcome.exit_code != 0 and "no records" in outcome.output

@@ -11,6 +11,7 @@ bits per pixel are honest; the one exception is documented on `X265Codec`.
 from __future__ import annotations
 
 import fractions
+import functools
 import io
 import time
 from collections.abc import Callable
@@ -419,13 +420,17 @@ class X265Codec:
 
 
 class NfcodecCodec:
-    """The project's own codec through its public API; the rate point is the target bpp."""
+    """The project's own codec through its public API; the rate point is the target bpp.
 
-    name = "nfcodec"
+    `nfcodec` is the default (medium) preset; `nfcodec-fast` and `nfcodec-slow` run the other
+    presets so that a sweep can put the training budgets side by side.
+    """
 
-    def __init__(self) -> None:
+    def __init__(self, preset: str = "medium") -> None:
         import torch
 
+        self.preset = preset  # recorded in every job's configuration
+        self.name = "nfcodec" if preset == "medium" else f"nfcodec-{preset}"
         self.uses_gpu = bool(torch.cuda.is_available())
 
     def rate_points(self) -> list[float]:
@@ -435,12 +440,12 @@ class NfcodecCodec:
         import nfcodec
 
         _check_image(image)
-        encoded = nfcodec.encode_image(image, quiet=True, target_bpp=rate)
+        encoded = nfcodec.encode_image(image, quiet=True, target_bpp=rate, preset=self.preset)
         data = bytes(encoded.data)
         start = time.perf_counter()
         decoded = np.asarray(nfcodec.decode(data))
         decode_seconds = time.perf_counter() - start
-        config: dict[str, ConfigValue] = {"target_bpp": float(rate)}
+        config: dict[str, ConfigValue] = {"target_bpp": float(rate), "preset": self.preset}
         return CodecRun(
             len(data),
             _like_input(decoded, image),
@@ -466,6 +471,8 @@ _REGISTRY: dict[str, Callable[[], Codec]] = {
     "jpeg2000": Jpeg2000Codec,
     "x265": X265Codec,
     "nfcodec": NfcodecCodec,
+    "nfcodec-fast": functools.partial(NfcodecCodec, "fast"),
+    "nfcodec-slow": functools.partial(NfcodecCodec, "slow"),
 }
 
 

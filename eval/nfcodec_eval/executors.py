@@ -35,7 +35,7 @@ from nfcodec_eval.schema import Record
 
 EXECUTORS = ("local", "serial", "ray")
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 class ExecutorError(InputError):

@@ -164,6 +164,7 @@ def _dataset_section(
     refs: ReferenceSet | None,
     published: dict[str, ReferenceCurve],
     plot_name: str,
+    anchor_codec: str = "webp",
 ) -> list[str]:
     num_images = max((c.num_images for c in curves.values()), default=0)
     lines = [f"## {dataset}", "", f"Images: {num_images}.", ""]
@@ -175,30 +176,30 @@ def _dataset_section(
             "",
         ]
     anchor = bpg_anchor(published)
-    webp = curves.get("webp")
+    measured = curves.get(anchor_codec)
     bpg_head = (
         f"BD-rate vs BPG 4:4:4 ({refs.label}: `{anchor.key}.json`)"
         if anchor and refs
         else "BD-rate vs BPG 4:4:4"
     )
     lines += [
-        f"| codec | points | images | {bpg_head} | BD-rate vs WebP (ours, measured) "
+        f"| codec | points | images | {bpg_head} | BD-rate vs {anchor_codec} (ours, measured) "
         "| mean encode s | mean decode s |",
         "|---|---|---|---|---|---|---|",
     ]
     for codec, curve in curves.items():
         vs_bpg = _cell(_bd(anchor.bpp, anchor.psnr, curve)) if anchor else "n/a (no BPG curve)"
-        if webp is None or len(webp.bpp) < 2:
-            vs_webp = "n/a (no WebP sweep)"
-        elif codec == "webp":
-            vs_webp = "anchor"
+        if measured is None or len(measured.bpp) < 2:
+            vs_measured = f"n/a (no {anchor_codec} sweep)"
+        elif codec == anchor_codec:
+            vs_measured = "anchor"
         else:
-            vs_webp = _cell(_bd(webp.bpp, webp.psnr, curve))
+            vs_measured = _cell(_bd(measured.bpp, measured.psnr, curve))
         points = f"{len(curve.bpp)}" + (
             f" ({len(curve.dropped_rates)} dropped)" if curve.dropped_rates else ""
         )
         lines.append(
-            f"| {codec} | {points} | {curve.num_images} | {vs_bpg} | {vs_webp} "
+            f"| {codec} | {points} | {curve.num_images} | {vs_bpg} | {vs_measured} "
             f"| {curve.mean_encode_s:.3f} | {curve.mean_decode_s:.3f} |"
         )
     lines += [
@@ -316,6 +317,7 @@ def _plot(
 def make_report(
     results_dir: str | os.PathLike[str],
     reference_dir: str | os.PathLike[str] | None = None,
+    anchor_codec: str = "webp",
 ) -> Path:
     """Write `<codec>.json`, `rd.png` and `report.md` into `results_dir`; return the report path.
 
@@ -346,7 +348,7 @@ def make_report(
         published = load_folder(refs.folder) if refs else {}
         plot_name = f"rd-{dataset}.png" if several else "rd.png"
         _plot(folder / plot_name, dataset, curves, refs, published)
-        lines += _dataset_section(dataset, curves, refs, published, plot_name)
+        lines += _dataset_section(dataset, curves, refs, published, plot_name, anchor_codec)
     report = folder / "report.md"
     report.write_text("\n".join(lines), encoding="utf-8")
     return report
@@ -361,7 +363,14 @@ def make_report(
     help="Published curves: a root of per-dataset folders or one folder of JSON files "
     "(default: ../shared/reference-rd or $NFCODEC_REFERENCE_RD).",
 )
-def report_command(results_dir: Path, reference_dir: Path | None) -> None:
+@click.option(
+    "--anchor",
+    default="webp",
+    show_default=True,
+    help="Measured codec of the sweep that the second BD-rate column compares against "
+    "(e.g. 'nfcodec' to compare training presets).",
+)
+def report_command(results_dir: Path, reference_dir: Path | None, anchor: str) -> None:
     """Summarise a sweep: per-codec curves, BD-rates, harness check and RD plot."""
-    path = make_report(results_dir, reference_dir)
+    path = make_report(results_dir, reference_dir, anchor)
     click.echo(f"wrote {path}")
