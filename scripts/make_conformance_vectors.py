@@ -59,6 +59,8 @@ class Vector:
     options: dict[str, int] = field(default_factory=dict)
 
 
+# The first six were written by the format 1.0 encoder (hash grids with a ReLU MLP, no
+# `activation` in the header) and are kept as they are: they pin 1.0 decoding.
 VECTORS: tuple[Vector, ...] = (
     Vector("hashgrid_rgb_16x12", "hashgrid defaults (context-coded dense grid), RGB",
            16, 12, 3, "hashgrid"),
@@ -72,6 +74,8 @@ VECTORS: tuple[Vector, ...] = (
     Vector("diner_siren_rgb_12x8_permute", "DINER with the SIREN backbone and permutation",
            12, 8, 3, "diner", permute=True, seed=2**64 - 1, options={"backbone": 1}),
     Vector("hashgrid_gray_1x1", "a single grey pixel", 1, 1, 1, "hashgrid"),
+    Vector("hashgrid_gelu_rgb_16x12", "format 1.1: hashgrid defaults with the GELU MLP, RGB",
+           16, 12, 3, "hashgrid", options={"activation": 1}),
 )
 
 

@@ -302,7 +302,7 @@ def test_info_damaged_file(case: str, good_nfc: bytes, tmp_path: Path) -> None:
 
 def test_future_version_message_names_the_version(good_nfc: bytes, tmp_path: Path) -> None:
     source = tmp_path / "future.nfc"
-    source.write_bytes(good_nfc[:4] + b"\x02" + good_nfc[5:])
+    source.write_bytes(good_nfc[:4] + b"\x02\x00" + good_nfc[6:])
     result = run_cli("decode", source, tmp_path / "x.png")
     assert "2.0" in assert_one_line_error(result.exit_code, result.stdout, result.stderr)
 

@@ -30,7 +30,7 @@ from nfcodec.container import (
 from nfcodec.container.spec import MAX_PIXELS, MAX_SECTIONS, MAX_SIDE
 from nfcodec.errors import CorruptStream, FormatError, UnknownComponent, UnsupportedVersion
 
-HASHGRID_PARAMS = (4, 2, 6, 4, 32, 16, 1, 1)
+HASHGRID_PARAMS = (4, 2, 6, 4, 32, 16, 1, 1, 1)
 DINER_PARAMS = (2, 1, 32, 2, 30)
 
 
@@ -226,6 +226,15 @@ def test_other_versions_are_unsupported(major: int, minor: int) -> None:
     both = rf"{major}\.{minor}.*{FORMAT_MAJOR}\.{FORMAT_MINOR}"
     with pytest.raises(UnsupportedVersion, match=both):
         read_info(bytes(data))
+
+
+def test_version_1_0_header_takes_the_defaults_of_later_parameters() -> None:
+    """A 1.0 hash-grid header has no `activation`; it decodes as ReLU (0), what 1.0 meant."""
+    old = crafted(header_block(params=HASHGRID_PARAMS[:-1]), minor=0)
+    assert read_info(old).header.params()["activation"] == 0
+    # the same 8 values in a 1.1 file are one short: the section count is read as activation
+    with pytest.raises(CorruptStream):
+        read_info(crafted(header_block(params=HASHGRID_PARAMS[:-1])))
 
 
 def test_crafted_valid_file_parses() -> None:

@@ -171,7 +171,7 @@ def _check_preamble(view: memoryview) -> tuple[int, int]:
     return major, minor
 
 
-def _read_header_block(reader: ByteReader) -> tuple[Header, int]:
+def _read_header_block(reader: ByteReader, minor: int) -> tuple[Header, int]:
     """Length-prefixed header block and its CRC; returns the header and the section count."""
     length = reader.varint("header length")
     if length > MAX_HEADER_BYTES:
@@ -184,7 +184,7 @@ def _read_header_block(reader: ByteReader) -> tuple[Header, int]:
     reader.pos = block_end
     if reader.u32("header CRC") != expected:
         raise CorruptStream("header CRC-32 mismatch")
-    header = decode_header_fields(block)
+    header = decode_header_fields(block, minor)
     count = block.varint("section count")
     if count > MAX_SECTIONS:
         raise CorruptStream(f"section count {count} exceeds {MAX_SECTIONS}")
@@ -228,7 +228,7 @@ def _parse(data: object) -> _Parsed:
     view = _as_view(data)
     major, minor = _check_preamble(view)
     reader = ByteReader(view, PREAMBLE_BYTES)
-    header, count = _read_header_block(reader)
+    header, count = _read_header_block(reader, minor)
     header_bytes = reader.pos
     sections: list[tuple[SectionKind, memoryview]] = []
     for _ in range(count):

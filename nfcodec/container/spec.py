@@ -8,7 +8,7 @@ from enum import IntEnum
 
 MAGIC = b"\x89NFC"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1  # 1.1 added the hash grid's `activation`; 1.0 files still decode
 
 MAX_SIDE = 16384  # pixels per side a decoder accepts
 MAX_PIXELS = 1 << 26  # 67 M pixels: bounds every allocation that scales with the image
@@ -33,11 +33,17 @@ class SectionKind(IntEnum):
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """One integer hyper-parameter of a field, stored in the header in declaration order."""
+    """One integer hyper-parameter of a field, stored in the header in declaration order.
+
+    A parameter added in minor version `since_minor` is absent from older files, which are
+    decoded as if it held `default` (the behaviour those files were written with).
+    """
 
     name: str
     lo: int
     hi: int
+    since_minor: int = 0
+    default: int = 0
 
 
 # Hyper-parameters the decoder needs to rebuild each field kind, in wire order.
@@ -52,6 +58,7 @@ FIELD_PARAMS: dict[FieldKind, tuple[ParamSpec, ...]] = {
         ParamSpec("hidden_width", 1, 256),
         ParamSpec("hidden_layers", 0, 8),
         ParamSpec("context_rows", 0, 2),
+        ParamSpec("activation", 0, 1, since_minor=1, default=0),  # 0 = ReLU, 1 = GELU
     ),
     FieldKind.DINER: (
         ParamSpec("table_width", 1, 3),

@@ -16,7 +16,7 @@ from torch import nn
 
 from nfcodec.container.spec import FieldKind
 from nfcodec.fields.base import Field, FieldConfig, LatentTable
-from nfcodec.fields.mlp import Mlp
+from nfcodec.fields.mlp import ACTIVATIONS, Mlp
 from nfcodec.kernels import LevelGeometry, grid_features, level_geometry
 
 
@@ -31,6 +31,7 @@ class HashGridConfig(FieldConfig):
     hidden_width: int = 16
     hidden_layers: int = 2
     context_rows: int = 2
+    activation: int = 1  # 0 = ReLU, 1 = GELU
 
 
 def level_resolutions(levels: int, coarsest: int, finest: int) -> list[int]:
@@ -80,7 +81,11 @@ class HashGridField(Field):
             for g in (self.geometries if with_latents else [])
         )
         self.mlp = Mlp(
-            config.levels * config.features, config.hidden_width, config.hidden_layers, channels
+            config.levels * config.features,
+            config.hidden_width,
+            config.hidden_layers,
+            channels,
+            activation=ACTIVATIONS[config.activation],
         )
 
     def latent_tables(self) -> list[LatentTable]:

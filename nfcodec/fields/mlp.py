@@ -1,4 +1,4 @@
-"""Synthesis networks shared by the field kinds: a ReLU MLP and a SIREN."""
+"""Synthesis networks shared by the field kinds: an MLP (ReLU or GELU) and a SIREN."""
 
 from __future__ import annotations
 
@@ -7,12 +7,21 @@ import math
 import torch
 from torch import nn
 
+# Wire ids of the MLP activations (the hash grid's `activation` parameter). GELU is the exact
+# x * Phi(x) (erf form). On Kodak at 0.5-1 bpp it beat ReLU by up to 0.55 dB at equal rate
+# (kodim15 at 1 bpp, two seeds) and was never worse; a 16-wide ReLU net loses units for good.
+ACTIVATIONS: tuple[str, ...] = ("relu", "gelu")
+_ACTIVATION_FUNCTIONS = {"relu": torch.relu, "gelu": torch.nn.functional.gelu}
+
 
 class Mlp(nn.Module):
-    """in -> [hidden]*layers -> out with ReLU; the last layer is linear."""
+    """in -> [hidden]*layers -> out with `activation`; the last layer is linear."""
 
-    def __init__(self, n_in: int, hidden: int, layers: int, n_out: int) -> None:
+    def __init__(
+        self, n_in: int, hidden: int, layers: int, n_out: int, activation: str = "relu"
+    ) -> None:
         super().__init__()
+        self.activation = _ACTIVATION_FUNCTIONS[activation]
         sizes = [n_in] + [hidden] * layers + [n_out]
         self.linears = nn.ModuleList(
             nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
@@ -24,7 +33,7 @@ class Mlp(nn.Module):
         for index, linear in enumerate(self.linears):
             x = linear(x)
             if index < len(self.linears) - 1:
-                x = torch.relu(x)
+                x = self.activation(x)
         return x
 
 
