@@ -371,3 +371,33 @@ def test_every_decode_failure_is_an_nfc_error(encoded_files: dict[str, bytes]) -
     for end in range(0, len(data), 7):
         with pytest.raises(NfcError):
             nfcodec.decode(data[:end])
+
+
+def test_network_steps_spend_the_budget_left_under_the_target() -> None:
+    import torch
+
+    from nfcodec.codec import _quantise_network
+    from nfcodec.fit.weights import tensor_bits
+
+    torch.manual_seed(0)
+    param = torch.nn.Parameter(torch.randn(64, 16) * 0.3)
+    original = param.detach().clone()
+
+    def mse() -> float:
+        return float(((param.detach() - original) ** 2).mean())
+
+    def container(symbols: list[np.ndarray], exponents: list[int]) -> bytes:
+        return bytes(int(sum(tensor_bits(s) for s in symbols) / 8))
+
+    coarse = _quantise_network([param], mse, 1.0, 1_000_000, container, None)
+    coarse_error = mse()
+    with torch.no_grad():
+        param.copy_(original)
+    fine = _quantise_network([param], mse, 1.0, 1_000_000, container, 4.0 * len(coarse))
+    # finer steps: more bytes but within the budget, and the model holds what the file decodes to
+    assert len(coarse) < len(fine) <= 4 * len(coarse)
+    assert mse() < coarse_error
+    with torch.no_grad():
+        param.copy_(original)
+    tight = _quantise_network([param], mse, 1.0, 1_000_000, container, float(len(coarse)))
+    assert len(tight) == len(coarse)

@@ -29,6 +29,10 @@ STEER_MAX = 0.15
 # holds lambda while the rate is already moving towards the target fast enough to close the
 # gap within STEER_DAMPING / STEER_GAIN updates.
 STEER_DAMPING = 3.0
+# Late in the fit (learning rates decayed) the rate answers lambda slowly, so the steered size
+# settles below the target: Kodak files landed 1.8-2.7% low (hash grid) and up to 7.8% low
+# (DINER at 0.5 bpp). Steering aims this much above the target to centre the landing.
+STEER_AIM = 1.02
 
 
 @dataclass
@@ -173,7 +177,8 @@ def fit_field(
             log_estimate = math.log(max(estimate, 1e-6))
             trend = 0.0 if previous_log_estimate is None else log_estimate - previous_log_estimate
             previous_log_estimate = log_estimate
-            delta = STEER_GAIN * (log_estimate - math.log(target_bpp)) + STEER_DAMPING * trend
+            aim = math.log(target_bpp * STEER_AIM)
+            delta = STEER_GAIN * (log_estimate - aim) + STEER_DAMPING * trend
             log_lmbda += min(max(delta, -STEER_MAX), STEER_MAX)
             log_lmbda = min(max(log_lmbda, math.log(1e-7)), math.log(1.0))
         if progress and (step % progress_every == 0 or step == preset.steps - 1):
