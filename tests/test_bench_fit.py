@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from nfcodec.io import write_png
 from tests.conftest import gradient_noise
+from tests.script_loader import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = ("kodim01", "kodim23")
 TARGETS = ("10", "15")
 
 
-def _load_script() -> ModuleType:
-    """Import the script by path: scripts/ is not a package."""
-    path = REPO / "scripts" / "bench_fit.py"
-    spec = importlib.util.spec_from_file_location("bench_fit", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
-
-
-bf = _load_script()
+bf = load_script("bench_fit")
 
 
 @pytest.fixture

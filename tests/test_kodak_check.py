@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -18,22 +15,13 @@ from PIL import Image
 
 from nfcodec.fit.presets import PRESETS, Preset
 from nfcodec.io import read_image, sample_image_path
+from tests.script_loader import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 KODAK = REPO.parent / "shared" / "datasets" / "kodak"
 
 
-def _load_script() -> ModuleType:
-    path = REPO / "scripts" / "kodak_check.py"
-    spec = importlib.util.spec_from_file_location("kodak_check", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
-
-
-kc = _load_script()
+kc = load_script("kodak_check")
 
 
 @pytest.fixture
