@@ -12,7 +12,6 @@ from nfcodec.io import write_png
 from tests.conftest import gradient_noise
 from tests.script_loader import load_script
 
-REPO = Path(__file__).resolve().parents[1]
 NAMES = ("kodim01", "kodim23")
 TARGETS = ("10", "15")
 
