@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from nfcodec_eval.cli import sweep_command
-from nfcodec_eval.jobs import SweepError, plan_jobs
+from nfcodec_eval.jobs import SweepError, git_commit, plan_jobs
 from nfcodec_eval.schema import SCHEMA_VERSION, Record, make_job_id
 from nfcodec_eval.store import (
     RecordWriter,
@@ -125,6 +125,26 @@ def test_store_ignores_torn_tail_and_prefers_last_ok(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------ planning
+
+
+def test_git_commit_ignores_results_but_not_code(tmp_path: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    results = tmp_path / "eval" / "results"
+    results.mkdir(parents=True)
+    (results / "records.jsonl").write_text("{}\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init")
+    clean = git_commit(results)
+    assert clean is not None and len(clean) == 40
+
+    (results / "records.jsonl").write_text("{}\n{}\n")  # a sweep appending its records
+    assert git_commit(tmp_path) == clean
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_commit(results) == clean + "-dirty"
 
 
 def test_plan_jobs_subsets_images_and_rates(dataset: Path) -> None:

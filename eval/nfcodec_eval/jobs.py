@@ -238,14 +238,14 @@ def _dist_version(name: str) -> str | None:
         return None
 
 
-def _git_commit() -> str | None:
-    """Commit of the nfcodec checkout (``-dirty`` when modified), or None outside git."""
-    import nfcodec
+# Sweeps append to their committed records, so that folder must not make the code look modified.
+_RESULTS_PATHSPEC = ":(top,exclude)eval/results"
 
-    where = Path(nfcodec.__file__).resolve().parent
+
+def _git(where: Path, *args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "-C", str(where), "describe", "--always", "--dirty", "--abbrev=40"],
+            ["git", "-C", str(where), *args],
             capture_output=True,
             text=True,
             timeout=10,
@@ -253,7 +253,24 @@ def _git_commit() -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.strip()
+
+
+def git_commit(where: Path | None = None) -> str | None:
+    """Commit of the checkout at `where` (default: nfcodec's), None outside git.
+
+    Suffixed ``-dirty`` when tracked files other than the results are modified.
+    """
+    if where is None:
+        import nfcodec
+
+        where = Path(nfcodec.__file__).resolve().parent
+    commit = _git(where, "rev-parse", "HEAD")
+    if not commit:
+        return None
+    status = ("status", "--porcelain", "--untracked-files=no")
+    changes = _git(where, *status, "--", ":/", _RESULTS_PATHSPEC)
+    return commit + ("-dirty" if changes else "")
 
 
 @functools.cache
@@ -261,7 +278,7 @@ def library_versions() -> dict[str, str]:
     """Versions that can change results; read from metadata so torch is not imported."""
     found = {
         "nfcodec": _dist_version("nfcodec"),
-        "nfcodec_git": _git_commit(),
+        "nfcodec_git": git_commit(),
         "torch": _dist_version("torch"),
         "Pillow": _dist_version("pillow"),
         "PyAV": _dist_version("av"),
