@@ -113,6 +113,10 @@ def test_make_report_writes_json_markdown_and_plot(tmp_path: Path) -> None:
     assert "+50.00%" in text
     assert "PCHIP" in text and "Harness check" in text
     assert "| jpeg | +0.00%" in text and "| webp | +0.00%" in text and "pass" in text
+    # published curves on the same scale: BPG half of WebP's bits, CompressAI JPEG 1.5x
+    assert "| BPG 4:4:4 | 5 | anchor | -50.00%" in text
+    assert "| JPEG (CompressAI) | 5 | +200.00%" in text
+    assert "| WebP (CompressAI) | 5 | +100.00% (24.0–34.4 dB) | +0.00%" in text
     assert str(refs) in text
     # 2 images against a 24-image published set is flagged
     assert "indicative only" in text

@@ -136,7 +136,7 @@ def build_curves(records: Sequence[Record]) -> dict[str, dict[str, MeasuredCurve
 def _bd(
     anchor_bpp: Sequence[float],
     anchor_psnr: Sequence[float],
-    curve: MeasuredCurve,
+    curve: MeasuredCurve | ReferenceCurve,
     method: str = "pchip",
 ) -> BDResult | str:
     """BD-rate of `curve` against an anchor, or the reason it cannot be computed."""
@@ -211,6 +211,7 @@ def _dataset_section(
         "only if every image succeeded.",
         "",
     ]
+    lines += _published_bd_section(published, measured, anchor_codec)
     lines += _harness_section(curves, published, refs)
     if refs is not None:
         chosen = overlay_curves(published)
@@ -221,6 +222,34 @@ def _dataset_section(
         lines += [f"No published curves are known for dataset `{dataset}`.", ""]
     lines += [f"![rate-distortion]({plot_name})", ""]
     return lines
+
+
+def _published_bd_section(
+    published: dict[str, ReferenceCurve],
+    measured_anchor: MeasuredCurve | None,
+    anchor_codec: str,
+) -> list[str]:
+    """The published codecs under the same BD-rate method, so every row reads on one scale."""
+    chosen = overlay_curves(published)
+    bpg = bpg_anchor(published)
+    if not chosen or bpg is None:
+        return []
+    rows = []
+    for label, curve in chosen:
+        vs_bpg = "anchor" if curve is bpg else _cell(_bd(bpg.bpp, bpg.psnr, curve))
+        if measured_anchor is None or len(measured_anchor.bpp) < 2:
+            vs_measured = f"n/a (no {anchor_codec} sweep)"
+        else:
+            vs_measured = _cell(_bd(measured_anchor.bpp, measured_anchor.psnr, curve))
+        rows.append(f"| {label} | {len(curve.bpp)} | {vs_bpg} | {vs_measured} |")
+    return [
+        "### Published codecs (their curves, same BD-rate method)",
+        "",
+        f"| codec | points | BD-rate vs BPG 4:4:4 | BD-rate vs {anchor_codec} (ours, measured) |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 def _harness_section(
