@@ -270,7 +270,7 @@ def git_commit(where: Path | None = None) -> str | None:
         return None
     status = ("status", "--porcelain", "--untracked-files=no")
     changes = _git(where, *status, "--", ":/", _RESULTS_PATHSPEC)
-    return commit + ("-dirty" if changes else "")
+    return commit + ("" if changes == "" else "-dirty")  # a failed status counts as modified
 
 
 @functools.cache
