@@ -1,0 +1,41 @@
+"""The training batch sampler: sorted, in range, one index per stratum, unbiased."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nfcodec.fit.trainer import stratified_batch
+
+
+@pytest.mark.parametrize(
+    ("pixels", "size"), [(393216, 23592), (393216, 24576), (10, 3), (7, 7), (1, 1), (5, 9)]
+)
+def test_batch_is_sorted_and_in_range(pixels: int, size: int) -> None:
+    torch.manual_seed(0)
+    batch = stratified_batch(pixels, size)
+    assert batch.dtype == torch.int64
+    assert batch.numel() == min(size, pixels)
+    assert int(batch.min()) >= 0 and int(batch.max()) < pixels
+    assert bool((batch[1:] >= batch[:-1]).all())
+    if pixels % size == 0:
+        assert bool((batch[1:] > batch[:-1]).all())  # strata are whole pixels: all distinct
+
+
+def test_one_index_per_stratum() -> None:
+    torch.manual_seed(1)
+    pixels, size = 1000, 30
+    batch = stratified_batch(pixels, size)
+    strata = (batch * size) // pixels  # stratum k covers [k, k+1) * pixels / size
+    assert strata.tolist() == list(range(size))
+
+
+def test_every_pixel_is_equally_likely() -> None:
+    torch.manual_seed(2)
+    pixels, size, draws = 10, 3, 20000
+    counts = torch.zeros(pixels)
+    for _ in range(draws):
+        counts += torch.bincount(stratified_batch(pixels, size), minlength=pixels)
+    frequency = counts / draws
+    # each pixel is drawn with probability size / pixels = 0.3; 0.015 is ~4.6 sigma
+    assert torch.allclose(frequency, torch.full((pixels,), 0.3), atol=0.015), frequency
