@@ -595,8 +595,10 @@ Notes
 - grid / MLP / rate / other %: shares of soft-phase step time. MLP = render time minus grid
   forward, plus the backward between the render-output and grid-output stamps; rate = the rate
   model's `bits` forward plus its backward between stamps; other = loss, noise, batch draw,
-  optimiser. hard s/step: seconds per step of the final phase (frozen rounded latents, full
-  image, network only; no grid or rate backward runs there).
+  optimiser. hard s/step: seconds per step of the final phase (frozen rounded latents, the
+  preset's hard-phase batch, network only; no grid or rate backward runs there).
+- Batches: stratified pixel indices (one per equal stratum of the raster order, so sorted),
+  drawn by the trainer for every run alike.
 - Targets: every {every} steps the full-image PSNR of the field with rounded latents (8-bit
   output; network weights not quantised) is measured under no_grad, off the clock; a cell is
   the fit time (and step) of the first evaluation at or above the target.
