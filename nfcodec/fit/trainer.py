@@ -117,9 +117,9 @@ def fit_field(
     """Train `field` (and `rate_model`) in place on `target` (N, C) in [0, 1], row-major pixels.
 
     Soft phase: noisy latents, stratified random pixel batches, loss = MSE + lambda * bpp
-    (lambda ramped in, and steered towards `target_bpp` when given). Final phase: latents rounded and frozen,
-    only the network trains (on larger stratified batches), so it fits the exact values the decoder
-    will see.
+    (lambda ramped in, and steered towards `target_bpp` when given). Final phase: latents
+    rounded and frozen, only the network trains (on larger stratified batches), so it fits the
+    exact values the decoder will see.
     `coded_bits()` returns the exact coded size of the current rounded latents plus the
     network and header estimate; rate control steers on it, never on the noisy proxy.
     """
