@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,25 @@ def test_clic_sample_maps_to_pro_valid_only(tmp_path: Path) -> None:
     test_split = reference_set("clic2020-test", tmp_path)
     assert test_split is not None and test_split.folder.name == "clic2020-professional-test"
     assert reference_set("my-photos", tmp_path) is None
+
+
+def test_report_shows_how_rate_controlled_codecs_landed(tmp_path: Path) -> None:
+    folder = tmp_path / "r"
+    landed = {0.5: (("a.png", 0.49), ("b.png", 0.53)), 0.25: (("a.png", 0.2), ("b.png", 0.25))}
+    with RecordWriter(folder) as writer:
+        for target, files in landed.items():
+            for image, bpp in files:
+                record = _record("nfc", image, target, bpp, _psnr(bpp))
+                writer.append(replace(record, config={"target_bpp": target}))
+        writer.append(_record("webp", "a.png", 50, 0.4, 30.0))  # no target: not in the table
+    text = make_report(folder, tmp_path / "none-such").read_text()
+    assert "### Rate control landing" in text
+    # 0.25: -20% and 0%, mean 0.225, one file off; 0.5: -2% and +6%, mean 0.51, one off
+    assert "| nfc | 0.25 | 2 | 0.225 | -20.0% | +0.0% | 1 |" in text
+    assert "| nfc | 0.5 | 2 | 0.510 | -2.0% | +6.0% | 1 |" in text
+    assert "| webp |" not in text.split("### Rate control landing")[1].split("\n\n")[1]
+
+
+def test_no_landing_table_without_targets(tmp_path: Path) -> None:
+    _write_records(tmp_path / "r")
+    assert "Rate control landing" not in make_report(tmp_path / "r").read_text()

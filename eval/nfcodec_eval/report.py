@@ -33,6 +33,7 @@ from nfcodec_eval.store import load_records
 __all__ = ["MeasuredCurve", "build_curves", "make_report", "report_command"]
 
 HARNESS_TOLERANCE_PERCENT = 3.0
+LANDING_TOLERANCE_PERCENT = 5.0
 _HARNESS_CODECS = ("jpeg", "webp")
 
 
@@ -161,6 +162,7 @@ def _cell(result: BDResult | str) -> str:
 def _dataset_section(
     dataset: str,
     curves: dict[str, MeasuredCurve],
+    records: Sequence[Record],
     refs: ReferenceSet | None,
     published: dict[str, ReferenceCurve],
     plot_name: str,
@@ -211,6 +213,7 @@ def _dataset_section(
         "only if every image succeeded.",
         "",
     ]
+    lines += _landing_section(records)
     lines += _published_bd_section(published, measured, anchor_codec)
     lines += _harness_section(curves, published, refs)
     if refs is not None:
@@ -222,6 +225,39 @@ def _dataset_section(
         lines += [f"No published curves are known for dataset `{dataset}`.", ""]
     lines += [f"![rate-distortion]({plot_name})", ""]
     return lines
+
+
+def _landing_section(records: Sequence[Record]) -> list[str]:
+    """How close rate-controlled codecs (config `target_bpp`) landed to their targets.
+
+    A codec that aims at a bit rate is only as useful as its aim; this table makes misses
+    visible next to the BD-rates, which use the real sizes whatever the aim.
+    """
+    by_target: dict[tuple[str, float], list[float]] = defaultdict(list)
+    for record in records:
+        target = record.config.get("target_bpp")
+        if record.ok and isinstance(target, int | float) and target > 0:
+            by_target[(record.codec, float(target))].append(100.0 * (record.bpp / target - 1.0))
+    if not by_target:
+        return []
+    tol = LANDING_TOLERANCE_PERCENT
+    lines = [
+        "### Rate control landing",
+        "",
+        f"Real file bpp against the target bpp, per file; 'off' counts files more than ±{tol:g}%"
+        " away from their target.",
+        "",
+        "| codec | target bpp | files | mean bpp | lowest | highest | off |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (codec, target), errors in sorted(by_target.items()):
+        mean_bpp = target * (1.0 + _mean(errors) / 100.0)
+        off = sum(abs(e) > tol for e in errors)
+        lines.append(
+            f"| {codec} | {target:g} | {len(errors)} | {mean_bpp:.3f} | {min(errors):+.1f}% "
+            f"| {max(errors):+.1f}% | {off} |"
+        )
+    return [*lines, ""]
 
 
 def _published_bd_section(
@@ -377,7 +413,8 @@ def make_report(
         published = load_folder(refs.folder) if refs else {}
         plot_name = f"rd-{dataset}.png" if several else "rd.png"
         _plot(folder / plot_name, dataset, curves, refs, published)
-        lines += _dataset_section(dataset, curves, refs, published, plot_name, anchor_codec)
+        rows = [r for r in records if r.dataset == dataset]
+        lines += _dataset_section(dataset, curves, rows, refs, published, plot_name, anchor_codec)
     report = folder / "report.md"
     report.write_text("\n".join(lines), encoding="utf-8")
     return report
