@@ -25,9 +25,13 @@ def test_batch_is_sorted_and_in_range(pixels: int, size: int) -> None:
 def test_one_index_per_stratum() -> None:
     torch.manual_seed(1)
     pixels, size = 1000, 30
-    batch = stratified_batch(pixels, size)
-    strata = (batch * size) // pixels  # stratum k covers [k, k+1) * pixels / size
-    assert strata.tolist() == list(range(size))
+    for _ in range(200):
+        batch = stratified_batch(pixels, size)
+        k = torch.arange(size)
+        # stratum k covers [k, k + 1) * pixels / size: pixel p overlaps it when
+        # p < (k + 1) * pixels / size and p + 1 > k * pixels / size
+        assert bool((batch * size < (k + 1) * pixels).all())
+        assert bool(((batch + 1) * size > k * pixels).all())
 
 
 def test_every_pixel_is_equally_likely() -> None:
