@@ -88,9 +88,10 @@ def stratified_batch(pixels: int, size: int, device: torch.device | str = "cpu")
     Sorted by construction at O(size) cost, so the grid kernels walk the tables in raster order
     (scripts/bench_fit.py at 6% batches: grid forward+backward 3.57x naive with i.i.d.
     `randint` indices, 5.64x with these, kernels unchanged; sorting i.i.d. indices cost more).
-    Index k is floor((k + u_k) * pixels / size) with u_k uniform on [0, 1), so every pixel is drawn with probability exactly size / pixels and
-    the batch covers the image evenly (lower variance than i.i.d. draws). A pixel straddling
-    two strata can be drawn by both, as i.i.d. draws can repeat a pixel.
+    Index k is floor((k + u_k) * pixels / size) with u_k uniform on [0, 1), so every pixel is
+    drawn with probability exactly size / pixels and the batch covers the image evenly (lower
+    variance than i.i.d. draws). A pixel straddling two strata can be drawn by both, as i.i.d.
+    draws can repeat a pixel.
     """
     size = min(size, pixels)
     jitter = torch.rand(size, dtype=torch.float64, device=device)
