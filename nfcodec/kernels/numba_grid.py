@@ -14,6 +14,7 @@ per level (see `META_*`). Two code paths:
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -235,24 +236,53 @@ def forward_subset(
                 )
 
 
+@njit(cache=True, inline="always")
+def _scatter_level(
+    grad: np.ndarray, meta: np.ndarray, iy: np.ndarray, fy: np.ndarray, jx: np.ndarray,
+    fx: np.ndarray, pixels: np.ndarray, height: int, width: int, grad_table: np.ndarray,
+    level: int, nfeat: int,
+) -> None:
+    """Scatter-add one level's share of `backward_subset`, pixels in order."""
+    for n in range(pixels.shape[0]):
+        y = pixels[n] // width
+        x = pixels[n] - y * width
+        r00, r01, r10, r11, w00, w01, w10, w11 = _corners(
+            meta, iy, fy, jx, fx, level, y, x, height, width
+        )
+        for c in range(nfeat):
+            g = grad[n, level * nfeat + c]
+            grad_table[r00, c] += w00 * g
+            grad_table[r01, c] += w01 * g
+            grad_table[r10, c] += w10 * g
+            grad_table[r11, c] += w11 * g
+
+
 @njit(parallel=True, cache=True)
+def _backward_subset_levels(
+    grad: np.ndarray, meta: np.ndarray, iy: np.ndarray, fy: np.ndarray, jx: np.ndarray,
+    fx: np.ndarray, pixels: np.ndarray, height: int, width: int, grad_table: np.ndarray,
+) -> None:
+    """One level per parallel task, finest first; see `backward_subset`."""
+    levels = meta.shape[0]
+    nfeat = grad_table.shape[1]
+    for task in prange(levels):
+        level = levels - 1 - task
+        _scatter_level(grad, meta, iy, fy, jx, fx, pixels, height, width, grad_table, level, nfeat)
+
+
 def backward_subset(
     grad: np.ndarray, meta: np.ndarray, iy: np.ndarray, fy: np.ndarray, jx: np.ndarray,
     fx: np.ndarray, pixels: np.ndarray, height: int, width: int, grad_table: np.ndarray,
 ) -> None:
-    """Scatter-add the gradient of `forward_subset` into a zeroed `grad_table`."""
-    levels = meta.shape[0]
-    nfeat = grad_table.shape[1]
-    for level in prange(levels):
-        for n in range(pixels.shape[0]):
-            y = pixels[n] // width
-            x = pixels[n] - y * width
-            r00, r01, r10, r11, w00, w01, w10, w11 = _corners(
-                meta, iy, fy, jx, fx, level, y, x, height, width
-            )
-            for c in range(nfeat):
-                g = grad[n, level * nfeat + c]
-                grad_table[r00, c] += w00 * g
-                grad_table[r01, c] += w01 * g
-                grad_table[r10, c] += w10 * g
-                grad_table[r11, c] += w11 * g
+    """Scatter-add the gradient of `forward_subset` into a zeroed `grad_table`.
+
+    One level per task, so no two threads write the same table. Levels differ in cost (fine
+    ones miss cache), and prange's default equal chunks gave one thread all the fine levels;
+    chunks of one level handed out as threads free up, finest first, balance them. Results are
+    bit-identical: each level still accumulates in pixel order on one thread.
+    """
+    previous = numba.set_parallel_chunksize(1)
+    try:
+        _backward_subset_levels(grad, meta, iy, fy, jx, fx, pixels, height, width, grad_table)
+    finally:
+        numba.set_parallel_chunksize(previous)
