@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from nfcodec.fit.presets import preset_named
 from nfcodec.io import write_png
 from tests.conftest import gradient_noise
 from tests.script_loader import load_script
@@ -63,7 +64,7 @@ def test_report_rows_and_numbers(dataset: Path, tmp_path: Path) -> None:
     }
     for row in speed:
         assert int(row[2]) == (10 if row[1] == "naive" else 20)
-        assert int(row[3]) == max(1, int(48 * 32 * 0.06))
+        assert int(row[3]) == max(1, int(48 * 32 * preset_named("medium").batch_fraction))
         for cell in row[4:10]:  # steps/s, wall s, grid fwd/bwd ms, Mlookups/s, GB/s
             _positive(cell)
         shares = [float(cell.rstrip("%")) for cell in row[11:15]]
