@@ -237,7 +237,7 @@ def _landing_section(records: Sequence[Record]) -> list[str]:
     for record in records:
         target = record.config.get("target_bpp")
         if record.ok and isinstance(target, int | float) and target > 0:
-            by_target[(record.codec, float(target))].append(100.0 * (record.bpp / target - 1.0))
+            by_target[(record.codec, float(target))].append(record.bpp)
     if not by_target:
         return []
     tol = LANDING_TOLERANCE_PERCENT
@@ -250,11 +250,11 @@ def _landing_section(records: Sequence[Record]) -> list[str]:
         "| codec | target bpp | files | mean bpp | lowest | highest | off |",
         "|---|---|---|---|---|---|---|",
     ]
-    for (codec, target), errors in sorted(by_target.items()):
-        mean_bpp = target * (1.0 + _mean(errors) / 100.0)
+    for (codec, target), bpps in sorted(by_target.items()):
+        errors = [100.0 * (bpp / target - 1.0) for bpp in bpps]
         off = sum(abs(e) > tol for e in errors)
         lines.append(
-            f"| {codec} | {target:g} | {len(errors)} | {mean_bpp:.3f} | {min(errors):+.1f}% "
+            f"| {codec} | {target:g} | {len(bpps)} | {_mean(bpps):.3f} | {min(errors):+.1f}% "
             f"| {max(errors):+.1f}% | {off} |"
         )
     return [*lines, ""]
