@@ -106,12 +106,15 @@ class _NumbaLookup(torch.autograd.Function):
             )
         else:
             out = torch.empty(pixels.shape[0], width, dtype=torch.float32)
+            rows = np.empty(pixels.shape[0], dtype=np.int64)
+            cols = np.empty(pixels.shape[0], dtype=np.int64)
             nk.forward_subset(
                 table.numpy(), p.meta, p.iy, p.fy, p.jx, p.fx, pixels.numpy(),
-                p.height, p.width, out.numpy(),
+                p.height, p.width, out.numpy(), rows, cols,
             )
+            ctx.samples = (rows, cols)
         ctx.plan = plan
-        ctx.pixels = pixels
+        ctx.full = pixels is None
         return out
 
     @staticmethod
@@ -121,15 +124,14 @@ class _NumbaLookup(torch.autograd.Function):
         g = grad.to(torch.float32).contiguous().numpy()
         grad_table = torch.zeros(sum(p.rows), p.features, dtype=torch.float32)
         gt = grad_table.numpy()
-        if ctx.pixels is None:
+        if ctx.full:
             nk.backward_full(
                 g, p.meta, p.fy, p.fx, p.ystart, p.xstart, p.tasks, p.sizes,
                 p.height, p.width, gt,
             )
         else:
-            nk.backward_subset(
-                g, p.meta, p.iy, p.fy, p.jx, p.fx, ctx.pixels.numpy(), p.height, p.width, gt
-            )
+            rows, cols = ctx.samples
+            nk.backward_subset(g, p.meta, p.iy, p.fy, p.jx, p.fx, rows, cols, p.height, p.width, gt)
         return (None, None, *grad_table.split(list(p.rows)))
 
 

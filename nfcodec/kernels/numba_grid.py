@@ -8,8 +8,9 @@ per level (see `META_*`). Two code paths:
   The backward mirrors it in three race-free passes: per pixel row (parallel over y), per
   vertex row (parallel over vertex rows, each gathers the pixel rows that touch it) and, for
   hashed levels only, a scatter into the table (parallel over levels).
-* pixel subset: fused per-sample gather of four corners; backward scatters per level, with
-  levels spread over threads so no two threads write the same table.
+* pixel subset: fused gather of four corners per sample and level, chunks of samples in
+  parallel; the backward scatters per level, levels spread over threads so no two threads
+  write the same table.
 """
 
 from __future__ import annotations
@@ -195,62 +196,103 @@ def backward_full(
         _scatter_hashed(grad_vertices, meta, grad_table)
 
 
-@njit(cache=True, inline="always")
-def _corners(
-    meta: np.ndarray, iy: np.ndarray, fy: np.ndarray, jx: np.ndarray, fx: np.ndarray,
-    level: int, y: int, x: int, height: int, width: int,
+SUBSET_CHUNK = 512  # samples per parallel task in `forward_subset`
+
+
+@njit(inline="always")
+def _cell(
+    i: int, j: int, wy1: np.float32, wx1: np.float32, vw: int, row_off: int, hashed: bool,
+    mask: int,
 ) -> tuple:
-    """Table rows of pixel (y, x)'s four corners at `level` and their bilinear weights."""
-    i = iy[level * height + y]
-    j = jx[level * width + x]
-    wy1 = fy[level * height + y]
-    wx1 = fx[level * width + x]
+    """Table rows of cell (i, j)'s four corners (lower row first) and their bilinear weights.
+
+    Takes the level's constants as scalars so the sample loops hold them in registers; numba
+    cannot prove the output stores leave `meta` unchanged, so reading it per corner reloads.
+    """
+    if hashed:
+        h0 = i * HASH_PRIME_I
+        h1 = (i + 1) * HASH_PRIME_I
+        r00 = row_off + ((j ^ h0) & mask)
+        r01 = row_off + (((j + 1) ^ h0) & mask)
+        r10 = row_off + ((j ^ h1) & mask)
+        r11 = row_off + (((j + 1) ^ h1) & mask)
+    else:
+        r00 = row_off + i * vw + j
+        r01 = r00 + 1
+        r10 = r00 + vw
+        r11 = r10 + 1
     wy0 = np.float32(1.0) - wy1
     wx0 = np.float32(1.0) - wx1
-    return (
-        _row(meta, level, i, j), _row(meta, level, i, j + 1),
-        _row(meta, level, i + 1, j), _row(meta, level, i + 1, j + 1),
-        wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1,
-    )
+    return r00, r01, r10, r11, wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1
 
 
 @njit(parallel=True, cache=True)
 def forward_subset(
     table: np.ndarray, meta: np.ndarray, iy: np.ndarray, fy: np.ndarray, jx: np.ndarray,
     fx: np.ndarray, pixels: np.ndarray, height: int, width: int, out: np.ndarray,
+    ys: np.ndarray, xs: np.ndarray,
 ) -> None:
-    """Fill out (N, L*F) for the flat pixel indices `pixels`, one sample per iteration."""
+    """Fill out (N, L*F) for the flat pixel indices `pixels`; ys, xs (N,) receive their rows
+    and columns for `backward_subset`.
+
+    Work goes out in chunks of samples; inside a chunk the loop runs level by level, so one
+    level's constants and axis samples stay in registers and cache across the chunk. The
+    integer division splitting each index into (y, x) happens once per sample, not per level.
+    """
     levels = meta.shape[0]
     nfeat = table.shape[1]
-    for n in prange(pixels.shape[0]):
-        y = pixels[n] // width
-        x = pixels[n] - y * width
+    total = pixels.shape[0]
+    for chunk in prange((total + SUBSET_CHUNK - 1) // SUBSET_CHUNK):
+        lo = chunk * SUBSET_CHUNK
+        hi = min(total, lo + SUBSET_CHUNK)
+        for n in range(lo, hi):
+            y = pixels[n] // width
+            ys[n] = y
+            xs[n] = pixels[n] - y * width
         for level in range(levels):
-            r00, r01, r10, r11, w00, w01, w10, w11 = _corners(
-                meta, iy, fy, jx, fx, level, y, x, height, width
-            )
-            for c in range(nfeat):
-                out[n, level * nfeat + c] = (
-                    w00 * table[r00, c] + w01 * table[r01, c]
-                    + w10 * table[r10, c] + w11 * table[r11, c]
+            vw = meta[level, META_CELLS_W] + 1
+            row_off = meta[level, META_ROW_OFFSET]
+            hashed = meta[level, META_HASHED] != 0
+            mask = meta[level, META_MASK]
+            ly = level * height
+            lx = level * width
+            col = level * nfeat
+            for n in range(lo, hi):
+                y = ys[n]
+                x = xs[n]
+                r00, r01, r10, r11, w00, w01, w10, w11 = _cell(
+                    iy[ly + y], jx[lx + x], fy[ly + y], fx[lx + x], vw, row_off, hashed, mask
                 )
+                for c in range(nfeat):
+                    out[n, col + c] = (
+                        w00 * table[r00, c] + w01 * table[r01, c]
+                        + w10 * table[r10, c] + w11 * table[r11, c]
+                    )
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _scatter_level(
     grad: np.ndarray, meta: np.ndarray, iy: np.ndarray, fy: np.ndarray, jx: np.ndarray,
-    fx: np.ndarray, pixels: np.ndarray, height: int, width: int, grad_table: np.ndarray,
-    level: int, nfeat: int,
+    fx: np.ndarray, ys: np.ndarray, xs: np.ndarray, height: int, width: int,
+    grad_table: np.ndarray, level: int,
 ) -> None:
-    """Scatter-add one level's share of `backward_subset`, pixels in order."""
-    for n in range(pixels.shape[0]):
-        y = pixels[n] // width
-        x = pixels[n] - y * width
-        r00, r01, r10, r11, w00, w01, w10, w11 = _corners(
-            meta, iy, fy, jx, fx, level, y, x, height, width
+    """Scatter-add one level's share of `backward_subset`, samples in order."""
+    nfeat = grad_table.shape[1]
+    vw = meta[level, META_CELLS_W] + 1
+    row_off = meta[level, META_ROW_OFFSET]
+    hashed = meta[level, META_HASHED] != 0
+    mask = meta[level, META_MASK]
+    ly = level * height
+    lx = level * width
+    col = level * nfeat
+    for n in range(ys.shape[0]):
+        y = ys[n]
+        x = xs[n]
+        r00, r01, r10, r11, w00, w01, w10, w11 = _cell(
+            iy[ly + y], jx[lx + x], fy[ly + y], fx[lx + x], vw, row_off, hashed, mask
         )
         for c in range(nfeat):
-            g = grad[n, level * nfeat + c]
+            g = grad[n, col + c]
             grad_table[r00, c] += w00 * g
             grad_table[r01, c] += w01 * g
             grad_table[r10, c] += w10 * g
@@ -260,29 +302,34 @@ def _scatter_level(
 @njit(parallel=True, cache=True)
 def _backward_subset_levels(
     grad: np.ndarray, meta: np.ndarray, iy: np.ndarray, fy: np.ndarray, jx: np.ndarray,
-    fx: np.ndarray, pixels: np.ndarray, height: int, width: int, grad_table: np.ndarray,
+    fx: np.ndarray, ys: np.ndarray, xs: np.ndarray, height: int, width: int,
+    grad_table: np.ndarray,
 ) -> None:
     """One level per parallel task, finest first; see `backward_subset`."""
     levels = meta.shape[0]
-    nfeat = grad_table.shape[1]
     for task in prange(levels):
-        level = levels - 1 - task
-        _scatter_level(grad, meta, iy, fy, jx, fx, pixels, height, width, grad_table, level, nfeat)
+        _scatter_level(
+            grad, meta, iy, fy, jx, fx, ys, xs, height, width, grad_table, levels - 1 - task
+        )
 
 
 def backward_subset(
     grad: np.ndarray, meta: np.ndarray, iy: np.ndarray, fy: np.ndarray, jx: np.ndarray,
-    fx: np.ndarray, pixels: np.ndarray, height: int, width: int, grad_table: np.ndarray,
+    fx: np.ndarray, ys: np.ndarray, xs: np.ndarray, height: int, width: int,
+    grad_table: np.ndarray,
 ) -> None:
     """Scatter-add the gradient of `forward_subset` into a zeroed `grad_table`.
 
-    One level per task, so no two threads write the same table. Levels differ in cost (fine
-    ones miss cache), and prange's default equal chunks gave one thread all the fine levels;
-    chunks of one level handed out as threads free up, finest first, balance them. Results are
-    bit-identical: each level still accumulates in pixel order on one thread.
+    `ys`, `xs` are the sample rows and columns `forward_subset` wrote. One level per task, so
+    no two threads write the same table. Levels differ in cost (fine ones miss cache), and
+    prange's default equal chunks gave one thread all the fine levels; chunks of one level
+    handed out as threads free up, finest first, balance them. Each level still accumulates
+    in sample order on one thread, so results do not depend on the thread count.
     """
     previous = numba.set_parallel_chunksize(1)
     try:
-        _backward_subset_levels(grad, meta, iy, fy, jx, fx, pixels, height, width, grad_table)
+        _backward_subset_levels(
+            grad, meta, iy, fy, jx, fx, ys, xs, height, width, grad_table
+        )
     finally:
         numba.set_parallel_chunksize(previous)
