@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 
+import numba
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from nfcodec.context import ACTIVITY_CAP, BUCKET_OF_ACTIVITY, NUM_CONTEXTS
 from nfcodec.fields.base import LatentTable
-from nfcodec.fit.rate_kernel import grid_rate
+from nfcodec.fit.rate_kernel import RatePlan, fused_rate, rate_plan
 
 LOG2 = math.log(2.0)
 MIN_PROB = 2.0**-24
@@ -58,25 +59,45 @@ class RateModel(nn.Module):
         self.fused = fused  # the numba kernel on CPU float32; the torch formulation elsewhere
         self.tables = tables
         self.context_rows = context_rows
+        self._plan: RatePlan | None = None  # layout for the fused kernel, built on first use
         self.log_scales = nn.ParameterList(
             nn.Parameter(torch.zeros(t.features, NUM_CONTEXTS)) for t in tables
         )
 
     def bits(self, latents: list[torch.Tensor]) -> torch.Tensor:
         """Total estimated bits of the (noisy or rounded) latents."""
+        planes = [values.view(*self._plane_shape(table)) for table, values in zip(
+            self.tables, latents, strict=True
+        )]
+        on_cpu = all(v.device.type == "cpu" and v.dtype == torch.float32 for v in latents)
+        if self.fused and on_cpu:
+            # One kernel call for all tables: per-table calls cost a parallel launch each and
+            # left threads idle on the small coarse tables.
+            if self._plan is None:
+                self._plan = rate_plan(
+                    [tuple(p.shape) for p in planes],  # type: ignore[misc]
+                    [self._context(t) for t in self.tables],
+                    numba.get_num_threads(),
+                )
+            log_scales = torch.cat([s.reshape(-1) for s in self.log_scales])
+            return fused_rate(self._plan, log_scales.exp().clamp(0.01, 1000.0), planes)
         total = latents[0].new_zeros(())
-        for table, values, log_scale in zip(self.tables, latents, self.log_scales, strict=True):
+        for table, plane, log_scale in zip(self.tables, planes, self.log_scales, strict=True):
             scales = log_scale.exp().clamp(0.01, 1000.0)
-            grid = table.grid_shape is not None and self.context_rows > 0
-            # Plain tables become (rows, 1, F) so the kernel's parallel loop over rows splits them.
-            shape = (*table.grid_shape, table.features) if grid else (table.rows, 1, table.features)  # type: ignore[misc]
-            plane = values.view(*shape)
-            if self.fused and values.device.type == "cpu" and values.dtype == torch.float32:
-                total = total + grid_rate(plane, scales, self.context_rows if grid else 0)
-            elif grid:
+            if self._context(table):
                 buckets = grid_buckets_torch(plane, self.context_rows)  # (h, w, F)
-                feature_index = torch.arange(table.features, device=values.device)
+                feature_index = torch.arange(table.features, device=plane.device)
                 total = total + laplace_bits(plane, scales[feature_index, buckets]).sum()
             else:
-                total = total + laplace_bits(values, scales[:, 0]).sum()
+                total = total + laplace_bits(plane, scales[:, 0]).sum()
         return total
+
+    def _context(self, table: LatentTable) -> int:
+        """Context rows used for `table`: none unless it has a spatial layout."""
+        return self.context_rows if table.grid_shape is not None else 0
+
+    def _plane_shape(self, table: LatentTable) -> tuple[int, int, int]:
+        """(rows, cols, features); a table without context becomes (rows, 1, features)."""
+        if self._context(table):
+            return (*table.grid_shape, table.features)  # type: ignore[misc]
+        return (table.rows, 1, table.features)

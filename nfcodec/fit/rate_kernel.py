@@ -9,12 +9,13 @@ derivatives with respect to the latent and to its bucket's log-scale, in one par
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numba
 import numpy as np
 import torch
 
-from nfcodec.context import ACTIVITY_CAP, BUCKET_OF_ACTIVITY
+from nfcodec.context import ACTIVITY_CAP, BUCKET_OF_ACTIVITY, NUM_CONTEXTS
 
 _LN2 = math.log(2.0)
 _LOG_MIN_PROB = math.log(2.0**-24)
@@ -67,98 +68,187 @@ def _bits_and_grads(y: float, k: np.ndarray) -> tuple[float, float, float]:
     return -log_p / _LN2, -dlogp_da * sign / _LN2, -dlogp_db / _LN2
 
 
-MAX_BLOCKS = 256  # parallel work items; partial sums per block
 CENTRE_STEPS = 128  # table points over |y| in [0, 0.5]; linear interpolation between them
+TASK_LATENTS = 8192  # smallest parallel work item; tables split into row ranges about this big
+TASKS_PER_THREAD = 16  # enough items for prange's equal chunks to come out balanced
+ACCUMULATORS = 4  # interleaved partial sums of the scale gradients (see `_rate_all`)
+
+# Columns of `RatePlan.tables`.
+T_OFFSET, T_ROWS, T_COLS, T_FEATURES, T_CONTEXT, T_SCALE = range(6)
 
 
 @numba.njit(cache=True)
 def _centre_table(constants, steps):  # pragma: no cover - jit
-    """(F, NB, steps + 1, 3): bits and gradients at |y| = k / (2 steps), from the exact formula.
+    """(S, steps + 1, 3): bits and gradients at |y| = k / (2 steps), from the exact formula.
 
     The centre bin holds most latents at useful rates and costs an exp and a log each; a small
-    table per bucket, built once per call, replaces both with one interpolation.
+    table per scale, built once per call, replaces both with one interpolation.
     """
-    nf, nb = constants.shape[0], constants.shape[1]
-    table = np.empty((nf, nb, steps + 1, 3))
-    for f in range(nf):
-        for bucket in range(nb):
-            for k in range(steps + 1):
-                y = min(0.5 * k / steps, 0.5 - 1e-9)
-                bits, g_y, g_b = _bits_and_grads(y, constants[f, bucket])
-                table[f, bucket, k, 0] = bits
-                table[f, bucket, k, 1] = g_y
-                table[f, bucket, k, 2] = g_b
+    table = np.empty((constants.shape[0], steps + 1, 3))
+    for s in range(constants.shape[0]):
+        for k in range(steps + 1):
+            y = min(0.5 * k / steps, 0.5 - 1e-9)
+            bits, g_y, g_b = _bits_and_grads(y, constants[s])
+            table[s, k, 0] = bits
+            table[s, k, 1] = g_y
+            table[s, k, 2] = g_b
     return table
 
 
+@numba.njit(inline="always", fastmath=True)
+def _latent(y, s, table, constants, steps):  # pragma: no cover - jit
+    """(bits, d bits / d y, d bits / d b) of latent y under scale index s."""
+    a = abs(y)
+    if a < 0.5:
+        position = a * (2 * steps)
+        k = min(int(position), steps - 1)
+        frac = position - k
+        bits = table[s, k, 0] + frac * (table[s, k + 1, 0] - table[s, k, 0])
+        g_a = table[s, k, 1] + frac * (table[s, k + 1, 1] - table[s, k, 1])
+        g_b = table[s, k, 2] + frac * (table[s, k + 1, 2] - table[s, k, 2])
+        return bits, (g_a if y >= 0.0 else -g_a), g_b
+    return _bits_and_grads(y, constants[s])
+
+
 @numba.njit(parallel=True, cache=True, fastmath=True)
-def _grid_rate(values, constants, context_rows, buckets_of_activity, cap):  # pragma: no cover - jit
-    """values (h, w, F) float32; constants (F, NB, 4). Returns bits, grads of values and scales."""
-    h, w, nf = values.shape
+def _rate_all(values, tables, tasks, constants, buckets_of_activity, nb, cap):  # pragma: no cover
+    """Bits of every latent of every table, with gradients, in one parallel pass.
+
+    values: all tables' latents, flattened and concatenated (float32); tables: `RatePlan.tables`;
+    tasks: (K, 3) = (table, first row, end row); constants: (S, 4) per scale index, a plane's
+    (feature, bucket) at its scale offset + feature * nb + bucket. Returns the
+    total bits, the gradient of each value, and the gradient of each scale.
+
+    A grid table's row keeps the rounded magnitudes of the two rows above in zero-padded
+    buffers, so each value is rounded once (not four times) and the context sum needs no edge
+    tests. Scale gradients go to ACCUMULATORS interleaved partial sums: consecutive latents
+    mostly share a bucket, and one accumulator made every latent wait for the previous add.
+    """
     steps = CENTRE_STEPS
     table = _centre_table(constants, steps)
     grad_values = np.empty_like(values)
-    # Scale gradients are summed per block of rows, not per row: a plain table viewed as
-    # (rows, 1, F) has ~1 row per pixel, and per-row partial sums cost more than the bits.
-    blocks = min(h, MAX_BLOCKS)
-    grad_scales_rows = np.zeros((blocks, nf, constants.shape[1]))
-    row_bits = np.zeros(blocks)
-    for block in numba.prange(blocks):
+    n_scales = constants.shape[0]
+    task_bits = np.zeros(tasks.shape[0])
+    task_grad_scales = np.zeros((tasks.shape[0], n_scales))
+    for task in numba.prange(tasks.shape[0]):
+        t, r0, r1 = tasks[task, 0], tasks[task, 1], tasks[task, 2]
+        base = tables[t, T_OFFSET]
+        w = tables[t, T_COLS]
+        nf = tables[t, T_FEATURES]
+        context_rows = tables[t, T_CONTEXT]
+        scale0 = tables[t, T_SCALE]
+        acc = np.zeros((ACCUMULATORS, nf * nb))
         total = 0.0
-        for i in range(block * h // blocks, (block + 1) * h // blocks):
-            for j in range(w):
+        if context_rows == 0:
+            for r in range(r0 * w, r1 * w):
                 for f in range(nf):
-                    bucket = 0
-                    if context_rows > 0 and i > 0:
-                        act = abs(round(values[i - 1, j, f]))
-                        if j > 0:
-                            act += abs(round(values[i - 1, j - 1, f]))
-                        if j + 1 < w:
-                            act += abs(round(values[i - 1, j + 1, f]))
-                        if context_rows > 1 and i > 1:
-                            act += abs(round(values[i - 2, j, f]))
-                        bucket = buckets_of_activity[min(int(act), cap)]
-                    y = values[i, j, f]
-                    a = abs(y)
-                    if a < 0.5:
-                        position = a * (2 * steps)
-                        k = min(int(position), steps - 1)
-                        frac = position - k
-                        row = table[f, bucket]
-                        bits = row[k, 0] + frac * (row[k + 1, 0] - row[k, 0])
-                        g_a = row[k, 1] + frac * (row[k + 1, 1] - row[k, 1])
-                        g_b = row[k, 2] + frac * (row[k + 1, 2] - row[k, 2])
-                        g_y = g_a if y >= 0.0 else -g_a
-                    else:
-                        bits, g_y, g_b = _bits_and_grads(y, constants[f, bucket])
+                    n = base + r * nf + f
+                    bits, g_y, g_b = _latent(values[n], scale0 + f * nb, table, constants, steps)
                     total += bits
-                    grad_values[i, j, f] = g_y
-                    grad_scales_rows[block, f, bucket] += g_b
-        row_bits[block] = total
-    return row_bits.sum(), grad_values, grad_scales_rows.sum(axis=0)
+                    grad_values[n] = g_y
+                    acc[r & (ACCUMULATORS - 1), f * nb] += g_b
+        else:
+            # Rounded magnitudes of rows i-2, i-1 and i, one zero column either side.
+            mags = np.zeros((3, w + 2, nf), dtype=np.float32)
+            for back in (2, 1):
+                if r0 - back >= 0:
+                    row = base + (r0 - back) * w * nf
+                    for j in range(w):
+                        for f in range(nf):
+                            mags[2 - back, j + 1, f] = abs(round(values[row + j * nf + f]))
+            up2, up1, cur = 0, 1, 2
+            for i in range(r0, r1):
+                row = base + i * w * nf
+                for j in range(w):
+                    for f in range(nf):
+                        act = mags[up1, j, f] + mags[up1, j + 1, f] + mags[up1, j + 2, f]
+                        if context_rows > 1:
+                            act += mags[up2, j + 1, f]
+                        bucket = buckets_of_activity[min(int(act), cap)]
+                        y = values[row + j * nf + f]
+                        mags[cur, j + 1, f] = abs(round(y))
+                        s = scale0 + f * nb + bucket
+                        bits, g_y, g_b = _latent(y, s, table, constants, steps)
+                        total += bits
+                        grad_values[row + j * nf + f] = g_y
+                        acc[j & (ACCUMULATORS - 1), f * nb + bucket] += g_b
+                up2, up1, cur = up1, cur, up2
+        task_bits[task] = total
+        for k in range(ACCUMULATORS):
+            for s in range(nf * nb):
+                task_grad_scales[task, scale0 + s] += acc[k, s]
+    return task_bits.sum(), grad_values, task_grad_scales.sum(axis=0)
 
 
-class GridRate(torch.autograd.Function):
-    """Bits of a (h, w, F) latent plane under per-(feature, bucket) Laplace scales."""
+@dataclass(frozen=True, eq=False)
+class RatePlan:
+    """Layout of a list of latent planes for `_rate_all`: built once per rate model."""
+
+    tables: np.ndarray  # (T, 6) int64, columns T_*
+    tasks: np.ndarray  # (K, 3) int64: table, first row, end row
+    shapes: tuple[tuple[int, int, int], ...]  # (rows, cols, features) of each plane
+    latents: int
+    scales: int  # S = sum over tables of features * buckets
+
+
+def rate_plan(
+    shapes: list[tuple[int, int, int]], context_rows: list[int], threads: int
+) -> RatePlan:
+    """Row-range tasks of about equal size over all planes (rows, cols, features).
+
+    `context_rows` per plane (0 = no context: every latent in bucket 0).
+    """
+    latents = sum(h * w * f for h, w, f in shapes)
+    task_size = max(TASK_LATENTS, latents // max(1, threads * TASKS_PER_THREAD))
+    tables, tasks = [], []
+    offset = scale = 0
+    for index, ((h, w, f), context) in enumerate(zip(shapes, context_rows, strict=True)):
+        tables.append((offset, h, w, f, context, scale))
+        rows_per_task = max(1, task_size // (w * f))
+        tasks.extend((index, r, min(h, r + rows_per_task)) for r in range(0, h, rows_per_task))
+        offset += h * w * f
+        scale += f * NUM_CONTEXTS
+    return RatePlan(
+        tables=np.array(tables, dtype=np.int64).reshape(-1, 6),
+        tasks=np.array(tasks, dtype=np.int64).reshape(-1, 3),
+        shapes=tuple(shapes),
+        latents=offset,
+        scales=scale,
+    )
+
+
+class FusedRate(torch.autograd.Function):
+    """Bits of all latent planes under per-(plane, feature, bucket) Laplace scales."""
 
     @staticmethod
-    def forward(ctx, values: torch.Tensor, scales: torch.Tensor, context_rows: int) -> torch.Tensor:  # type: ignore[override]
-        bits, grad_values, grad_scales = _grid_rate(
-            values.detach().contiguous().numpy(),
+    def forward(ctx, plan: RatePlan, scales: torch.Tensor, *planes: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        values = torch.cat([p.detach().reshape(-1) for p in planes])
+        bits, grad_values, grad_scales = _rate_all(
+            values.numpy(),
+            plan.tables,
+            plan.tasks,
             _scale_constants(scales.detach().double().numpy()),
-            context_rows,
             _BUCKETS,
+            NUM_CONTEXTS,
             ACTIVITY_CAP,
         )
+        ctx.plan = plan
         ctx.save_for_backward(torch.from_numpy(grad_values), torch.from_numpy(grad_scales).float())
         return values.new_tensor(bits)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         grad_values, grad_scales = ctx.saved_tensors
-        return grad_out * grad_values, grad_out * grad_scales, None
+        plan: RatePlan = ctx.plan
+        sizes = [h * w * f for h, w, f in plan.shapes]
+        grads = (grad_values * grad_out).split(sizes)
+        planes = [g.view(shape) for g, shape in zip(grads, plan.shapes, strict=True)]
+        return None, grad_out * grad_scales, *planes
 
 
-def grid_rate(values: torch.Tensor, scales: torch.Tensor, context_rows: int) -> torch.Tensor:
-    """Differentiable bits of `values` (h, w, F) float32 on the CPU; scales (F, NB)."""
-    return GridRate.apply(values, scales, context_rows)
+def fused_rate(plan: RatePlan, scales: torch.Tensor, planes: list[torch.Tensor]) -> torch.Tensor:
+    """Differentiable bits of float32 CPU `planes` (rows, cols, features), laid out by `plan`.
+
+    `scales` holds every plane's (features, buckets) scales flattened in plane order.
+    """
+    return FusedRate.apply(plan, scales, *planes)
