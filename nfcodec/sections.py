@@ -20,9 +20,9 @@ from nfcodec.entropy import (
     NUM_SCALE_CLASSES,
     SymbolReader,
     SymbolWriter,
+    best_bits_by_context,
     best_class,
     best_classes_by_context,
-    laplace_bits,
 )
 from nfcodec.errors import CorruptStream
 from nfcodec.quant import MAX_STEP_EXPONENT, MIN_STEP_EXPONENT
@@ -88,11 +88,7 @@ def latent_bits(
     """Coded size of `encode_latents` in bits, estimated without coding (encoder-side)."""
     total = 8.0 * class_table_bytes(layouts, context_rows)
     for symbols, buckets in _groups(tables, layouts, context_rows):
-        if buckets is None:
-            total += laplace_bits(symbols, best_class(symbols))
-        else:
-            classes = best_classes_by_context(symbols, buckets, NUM_CONTEXTS)
-            total += laplace_bits(symbols, classes[buckets])
+        total += best_bits_by_context(symbols, buckets, NUM_CONTEXTS)
     return total
 
 

@@ -2,7 +2,8 @@
 
 Public API:
     NUM_SCALE_CLASSES, SCALES            normative scale table (class k -> 2 ** ((k - 24) / 4))
-    nearest_class, laplace_bits, best_class, best_classes_by_context   encoder-side helpers
+    nearest_class, laplace_bits, best_class, best_classes_by_context,
+    best_bits_by_context                 encoder-side helpers
     SymbolWriter, SymbolReader           chunked payload writer / reader
 """
 
@@ -10,6 +11,7 @@ from nfcodec.entropy.coder import MAX_RANGE_WIDTH, MAX_SYMBOLS, SymbolReader, Sy
 from nfcodec.entropy.laplace import (
     NUM_SCALE_CLASSES,
     SCALES,
+    best_bits_by_context,
     best_class,
     best_classes_by_context,
     laplace_bits,
@@ -23,6 +25,7 @@ __all__ = [
     "SCALES",
     "SymbolReader",
     "SymbolWriter",
+    "best_bits_by_context",
     "best_class",
     "best_classes_by_context",
     "laplace_bits",
