@@ -18,6 +18,7 @@ from nfcodec.entropy import (
     SCALES,
     SymbolReader,
     SymbolWriter,
+    best_bits_by_context,
     best_class,
     best_classes_by_context,
     laplace_bits,
@@ -369,6 +370,29 @@ def test_best_classes_by_context_matches_per_bucket(pairs: list[tuple[int, int]]
         assert laplace_bits(members, int(got[bucket])) == pytest.approx(
             laplace_bits(members, want)
         )
+
+
+@FAST
+@given(st.lists(st.tuples(_symbol_values(), st.integers(0, 5)), max_size=200))
+def test_best_bits_by_context_is_the_size_under_the_best_classes(
+    pairs: list[tuple[int, int]],
+) -> None:
+    symbols = np.array([s for s, _ in pairs], dtype=np.int64)
+    contexts = np.array([c for _, c in pairs], dtype=np.int64)
+    classes = best_classes_by_context(symbols, contexts, 8)
+    want = laplace_bits(symbols, classes[contexts]) if symbols.size else 0.0
+    assert best_bits_by_context(symbols, contexts, 8) == pytest.approx(want, rel=1e-12)
+    single = laplace_bits(symbols, best_class(symbols)) if symbols.size else 0.0
+    assert best_bits_by_context(symbols, None) == pytest.approx(single, rel=1e-12)
+
+
+@pytest.mark.parametrize("high", [10, 1 << 30])  # a histogram, then a sort for sparse keys
+def test_key_counts_agrees_with_unique(high: int) -> None:
+    from nfcodec.entropy.laplace import _key_counts
+
+    keys = np.random.default_rng(3).integers(0, high, 5000)
+    for got, want in zip(_key_counts(keys), np.unique(keys, return_counts=True), strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_best_classes_by_context_rejects_bad_contexts() -> None:
