@@ -226,6 +226,17 @@ def _cell(
     return r00, r01, r10, r11, wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1
 
 
+@njit(inline="always")
+def _level_constants(meta: np.ndarray, level: int) -> tuple:
+    """(vertex columns, row offset, hashed, mask) of `level`, read once for `_cell`'s loops."""
+    return (
+        meta[level, META_CELLS_W] + 1,
+        meta[level, META_ROW_OFFSET],
+        meta[level, META_HASHED] != 0,
+        meta[level, META_MASK],
+    )
+
+
 @njit(parallel=True, cache=True)
 def forward_subset(
     table: np.ndarray, meta: np.ndarray, iy: np.ndarray, fy: np.ndarray, jx: np.ndarray,
@@ -250,10 +261,7 @@ def forward_subset(
             ys[n] = y
             xs[n] = pixels[n] - y * width
         for level in range(levels):
-            vw = meta[level, META_CELLS_W] + 1
-            row_off = meta[level, META_ROW_OFFSET]
-            hashed = meta[level, META_HASHED] != 0
-            mask = meta[level, META_MASK]
+            vw, row_off, hashed, mask = _level_constants(meta, level)
             ly = level * height
             lx = level * width
             col = level * nfeat
@@ -278,10 +286,7 @@ def _scatter_level(
 ) -> None:
     """Scatter-add one level's share of `backward_subset`, samples in order."""
     nfeat = grad_table.shape[1]
-    vw = meta[level, META_CELLS_W] + 1
-    row_off = meta[level, META_ROW_OFFSET]
-    hashed = meta[level, META_HASHED] != 0
-    mask = meta[level, META_MASK]
+    vw, row_off, hashed, mask = _level_constants(meta, level)
     ly = level * height
     lx = level * width
     col = level * nfeat
