@@ -35,7 +35,7 @@ PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
         Preset("fast", steps=1200),
-        Preset("medium", steps=3500, batch_fraction=0.04),
+        Preset("medium", steps=4000, batch_fraction=0.04, lr_latent=0.25),
         Preset("slow", steps=6000, lr_latent=0.2),
     )
 }

@@ -68,46 +68,58 @@ def _bits_and_grads(y: float, k: np.ndarray) -> tuple[float, float, float]:
     return -log_p / _LN2, -dlogp_da * sign / _LN2, -dlogp_db / _LN2
 
 
-CENTRE_STEPS = 128  # table points over |y| in [0, 0.5]; linear interpolation between them
+CENTRE_STEPS = 128  # table segments over |y| in [0, 0.5]; linear interpolation within each
 TASK_LATENTS = 8192  # smallest parallel work item; tables split into row ranges about this big
 TASKS_PER_THREAD = 16  # enough items for prange's equal chunks to come out balanced
 ACCUMULATORS = 4  # interleaved partial sums of the scale gradients (see `_rate_all`)
+_MAX_BITS = -_LOG_MIN_PROB / _LN2
 
 # Columns of `RatePlan.tables`.
 T_OFFSET, T_ROWS, T_COLS, T_FEATURES, T_CONTEXT, T_SCALE = range(6)
 
 
-@numba.njit(cache=True)
-def _centre_table(constants, steps):  # pragma: no cover - jit
-    """(S, steps + 1, 3): bits and gradients at |y| = k / (2 steps), from the exact formula.
+@numba.njit(parallel=True, cache=True)
+def _segment_table(constants, steps):  # pragma: no cover - jit
+    """(S, steps + 1, 6): per segment of |y|, (value, slope) of bits, d/dy and d/db.
 
-    The centre bin holds most latents at useful rates and costs an exp and a log each; a small
-    table per scale, built once per call, replaces both with one interpolation.
+    Segment k < steps covers |y| in [k, k + 1) / (2 steps), interpolated between the exact
+    formula's values at its ends: the centre bin holds most latents and costs an exp and a log
+    each. Segment `steps` is the tail, where all three are exactly linear in |y| from 0.5 on.
+    Slopes are per unit of position |y| * 2 steps, so a latent costs one lookup and three
+    multiply-adds with no branch between centre and tail.
     """
-    table = np.empty((constants.shape[0], steps + 1, 3))
-    for s in range(constants.shape[0]):
-        for k in range(steps + 1):
-            y = min(0.5 * k / steps, 0.5 - 1e-9)
-            bits, g_y, g_b = _bits_and_grads(y, constants[s])
-            table[s, k, 0] = bits
-            table[s, k, 1] = g_y
-            table[s, k, 2] = g_b
+    table = np.empty((constants.shape[0], steps + 1, 6))
+    unit = 1.0 / (2 * steps)
+    for s in numba.prange(constants.shape[0]):
+        previous = _bits_and_grads(0.0, constants[s])
+        for k in range(1, steps + 1):
+            current = _bits_and_grads(min(k * unit, 0.5 - 1e-9), constants[s])
+            for q in range(3):
+                table[s, k - 1, 2 * q] = previous[q]
+                table[s, k - 1, 2 * q + 1] = current[q] - previous[q]
+            previous = current
+        inv = constants[s, 0]
+        table[s, steps, 0] = -constants[s, 2] / _LN2
+        table[s, steps, 1] = inv * unit / _LN2
+        table[s, steps, 2] = inv / _LN2
+        table[s, steps, 3] = 0.0
+        table[s, steps, 4] = constants[s, 3] / _LN2
+        table[s, steps, 5] = -inv * inv * unit / _LN2
     return table
 
 
 @numba.njit(inline="always", fastmath=True)
-def _latent(y, s, table, constants, steps):  # pragma: no cover - jit
+def _latent(y, s, table, steps):  # pragma: no cover - jit
     """(bits, d bits / d y, d bits / d b) of latent y under scale index s."""
-    a = abs(y)
-    if a < 0.5:
-        position = a * (2 * steps)
-        k = min(int(position), steps - 1)
-        frac = position - k
-        bits = table[s, k, 0] + frac * (table[s, k + 1, 0] - table[s, k, 0])
-        g_a = table[s, k, 1] + frac * (table[s, k + 1, 1] - table[s, k, 1])
-        g_b = table[s, k, 2] + frac * (table[s, k + 1, 2] - table[s, k, 2])
-        return bits, (g_a if y >= 0.0 else -g_a), g_b
-    return _bits_and_grads(y, constants[s])
+    position = abs(y) * (2 * steps)
+    k = min(int(position), steps)
+    frac = position - k
+    bits = table[s, k, 0] + frac * table[s, k, 1]
+    if bits > _MAX_BITS:  # probability below 2^-24: constant cost, no gradient
+        return _MAX_BITS, 0.0, 0.0
+    g_a = table[s, k, 2] + frac * table[s, k, 3]
+    g_b = table[s, k, 4] + frac * table[s, k, 5]
+    return bits, (g_a if y >= 0.0 else -g_a), g_b
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
@@ -125,7 +137,7 @@ def _rate_all(values, tables, tasks, constants, buckets_of_activity, nb, cap):  
     mostly share a bucket, and one accumulator made every latent wait for the previous add.
     """
     steps = CENTRE_STEPS
-    table = _centre_table(constants, steps)
+    table = _segment_table(constants, steps)
     grad_values = np.empty_like(values)
     n_scales = constants.shape[0]
     task_bits = np.zeros(tasks.shape[0])
@@ -143,7 +155,7 @@ def _rate_all(values, tables, tasks, constants, buckets_of_activity, nb, cap):  
             for r in range(r0 * w, r1 * w):
                 for f in range(nf):
                     n = base + r * nf + f
-                    bits, g_y, g_b = _latent(values[n], scale0 + f * nb, table, constants, steps)
+                    bits, g_y, g_b = _latent(values[n], scale0 + f * nb, table, steps)
                     total += bits
                     grad_values[n] = g_y
                     acc[r & (ACCUMULATORS - 1), f * nb] += g_b
@@ -155,7 +167,7 @@ def _rate_all(values, tables, tasks, constants, buckets_of_activity, nb, cap):  
                     row = base + (r0 - back) * w * nf
                     for j in range(w):
                         for f in range(nf):
-                            mags[2 - back, j + 1, f] = abs(round(values[row + j * nf + f]))
+                            mags[2 - back, j + 1, f] = abs(np.rint(values[row + j * nf + f]))
             up2, up1, cur = 0, 1, 2
             for i in range(r0, r1):
                 row = base + i * w * nf
@@ -166,9 +178,9 @@ def _rate_all(values, tables, tasks, constants, buckets_of_activity, nb, cap):  
                             act += mags[up2, j + 1, f]
                         bucket = buckets_of_activity[min(int(act), cap)]
                         y = values[row + j * nf + f]
-                        mags[cur, j + 1, f] = abs(round(y))
+                        mags[cur, j + 1, f] = abs(np.rint(y))
                         s = scale0 + f * nb + bucket
-                        bits, g_y, g_b = _latent(y, s, table, constants, steps)
+                        bits, g_y, g_b = _latent(y, s, table, steps)
                         total += bits
                         grad_values[row + j * nf + f] = g_y
                         acc[j & (ACCUMULATORS - 1), f * nb + bucket] += g_b

@@ -159,7 +159,7 @@ def fit_field(
                 output, wanted = field.render(latents), target
             else:
                 batch = stratified_batch(pixels, batch_size, target.device)
-                output, wanted = field.render(latents, batch), target[batch]
+                output, wanted = field.render(latents, batch), target.index_select(0, batch)
             mse = torch.mean((output - wanted) ** 2)
             bpp = rate_model.bits(latents) / pixels
             # Ramp the rate weight in: latents first learn to carry the image, then get squeezed.
@@ -175,7 +175,7 @@ def fit_field(
                 output, wanted = field.render(frozen), target
             else:
                 batch = stratified_batch(pixels, hard_batch, target.device)
-                output, wanted = field.render(frozen, batch), target[batch]
+                output, wanted = field.render(frozen, batch), target.index_select(0, batch)
             loss = mse = torch.mean((output - wanted) ** 2)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
