@@ -42,6 +42,32 @@ def test_fused_kernel_matches_torch(context_rows: int) -> None:
         torch.testing.assert_close(a, b, rtol=1e-3, atol=3e-3)
 
 
+@pytest.mark.parametrize("context_rows", [0, 2])
+def test_fused_kernel_is_exact_in_the_tail(context_rows: int) -> None:
+    """|y| >= 0.5 is a straight line in the kernel's table, not an interpolation: exact."""
+    generator = torch.Generator().manual_seed(3)
+    magnitudes = [0.5 + 4.5 * torch.rand(t.rows, t.features, generator=generator) for t in TABLES]
+    signs = [torch.randint(0, 2, m.shape, generator=generator) * 2 - 1 for m in magnitudes]
+    values = [(m * s).float() for m, s in zip(magnitudes, signs, strict=True)]
+    model = RateModel(TABLES, context_rows, fused=True)
+    for log_scale in model.log_scales:
+        log_scale.data = torch.linspace(-1.0, 1.5, log_scale.numel()).view_as(log_scale)
+    fused_in = [v.clone().requires_grad_() for v in values]
+    bits = model.bits(fused_in)
+    bits.backward()
+    fused_scales = [s.grad.clone() for s in model.log_scales]
+    model.zero_grad()
+    model.fused = False
+    exact_in = [v.double().requires_grad_() for v in values]
+    exact = model.bits(exact_in)
+    exact.backward()
+    assert float(bits.detach()) == pytest.approx(float(exact.detach()), rel=1e-6)
+    for a, b in zip(fused_in, exact_in, strict=True):
+        torch.testing.assert_close(a.grad.double(), b.grad, rtol=1e-5, atol=1e-6)
+    for a, b in zip(fused_scales, model.log_scales, strict=True):
+        torch.testing.assert_close(a, b.grad, rtol=1e-5, atol=1e-5)
+
+
 def test_rate_falls_as_latents_shrink() -> None:
     model = RateModel(TABLES, 2)
     big = [torch.full((t.rows, t.features), 3.0) for t in TABLES]
