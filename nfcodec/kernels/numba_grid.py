@@ -239,19 +239,22 @@ def _level_constants(meta: np.ndarray, level: int) -> tuple:
 
 @njit(parallel=True, cache=True)
 def forward_subset(
-    table: np.ndarray, meta: np.ndarray, iy: np.ndarray, fy: np.ndarray, jx: np.ndarray,
+    tables: tuple, meta: np.ndarray, iy: np.ndarray, fy: np.ndarray, jx: np.ndarray,
     fx: np.ndarray, pixels: np.ndarray, height: int, width: int, out: np.ndarray,
     ys: np.ndarray, xs: np.ndarray,
 ) -> None:
     """Fill out (N, L*F) for the flat pixel indices `pixels`; ys, xs (N,) receive their rows
     and columns for `backward_subset`.
 
-    Work goes out in chunks of samples; inside a chunk the loop runs level by level, so one
-    level's constants and axis samples stay in registers and cache across the chunk. The
-    integer division splitting each index into (y, x) happens once per sample, not per level.
+    `tables` holds one C-contiguous (rows, F) float32 array per level: unlike the full-image
+    path, a training step's forward reads the levels in place instead of concatenating them
+    (a copy of every latent, each step). Work goes out in chunks of samples; inside a chunk
+    the loop runs level by level, so one level's constants and axis samples stay in registers
+    and cache across the chunk. The integer division splitting each index into (y, x) happens
+    once per sample, not per level.
     """
     levels = meta.shape[0]
-    nfeat = table.shape[1]
+    nfeat = tables[0].shape[1]
     total = pixels.shape[0]
     for chunk in prange((total + SUBSET_CHUNK - 1) // SUBSET_CHUNK):
         lo = chunk * SUBSET_CHUNK
@@ -261,7 +264,8 @@ def forward_subset(
             ys[n] = y
             xs[n] = pixels[n] - y * width
         for level in range(levels):
-            vw, row_off, hashed, mask = _level_constants(meta, level)
+            table = tables[level]
+            vw, _, hashed, mask = _level_constants(meta, level)
             ly = level * height
             lx = level * width
             col = level * nfeat
@@ -269,7 +273,7 @@ def forward_subset(
                 y = ys[n]
                 x = xs[n]
                 r00, r01, r10, r11, w00, w01, w10, w11 = _cell(
-                    iy[ly + y], jx[lx + x], fy[ly + y], fx[lx + x], vw, row_off, hashed, mask
+                    iy[ly + y], jx[lx + x], fy[ly + y], fx[lx + x], vw, 0, hashed, mask
                 )
                 for c in range(nfeat):
                     out[n, col + c] = (
