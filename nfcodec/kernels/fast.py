@@ -123,17 +123,17 @@ class _NumbaLookup(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor):
         p: GridPlan = ctx.plan
         g = grad.to(torch.float32).contiguous().numpy()
-        grad_table = torch.zeros(sum(p.rows), p.features, dtype=torch.float32)
-        gt = grad_table.numpy()
         if ctx.full:
+            grad_table = torch.zeros(sum(p.rows), p.features, dtype=torch.float32)
             nk.backward_full(
                 g, p.meta, p.fy, p.fx, p.ystart, p.xstart, p.tasks, p.sizes,
-                p.height, p.width, gt,
+                p.height, p.width, grad_table.numpy(),
             )
-        else:
-            rows, cols = ctx.samples
-            nk.backward_subset(g, p.meta, p.iy, p.fy, p.jx, p.fx, rows, cols, p.height, p.width, gt)
-        return (None, None, *grad_table.split(list(p.rows)))
+            return (None, None, *grad_table.split(list(p.rows)))
+        rows, cols = ctx.samples
+        grads = tuple(np.empty((r, p.features), dtype=np.float32) for r in p.rows)
+        nk.backward_subset(g, p.meta, p.iy, p.fy, p.jx, p.fx, rows, cols, p.height, p.width, grads)
+        return (None, None, *(torch.from_numpy(a) for a in grads))
 
 
 def grid_features_fast(
