@@ -75,7 +75,7 @@ ACCUMULATORS = 4  # interleaved partial sums of the scale gradients (see `_rate_
 _MAX_BITS = -_LOG_MIN_PROB / _LN2
 
 # Columns of `RatePlan.tables`.
-T_OFFSET, T_ROWS, T_COLS, T_FEATURES, T_CONTEXT, T_SCALE = range(6)
+T_ROWS, T_COLS, T_FEATURES, T_CONTEXT, T_SCALE = range(5)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -123,13 +123,16 @@ def _latent(y, s, table, steps):  # pragma: no cover - jit
 
 
 @numba.njit(parallel=True, cache=True, fastmath=True)
-def _rate_all(values, tables, tasks, constants, buckets_of_activity, nb, cap):  # pragma: no cover
+def _rate_all(  # pragma: no cover - jit
+    planes, grads, tables, tasks, constants, buckets_of_activity, nb, cap
+):
     """Bits of every latent of every table, with gradients, in one parallel pass.
 
-    values: all tables' latents, flattened and concatenated (float32); tables: `RatePlan.tables`;
-    tasks: (K, 3) = (table, first row, end row); constants: (S, 4) per scale index, a plane's
-    (feature, bucket) at its scale offset + feature * nb + bucket. Returns the
-    total bits, the gradient of each value, and the gradient of each scale.
+    planes: one flat float32 array of latents per table, read in place (concatenating them
+    cost a copy of every latent per step); grads: arrays of the same shapes that receive each
+    latent's gradient; tables: `RatePlan.tables`; tasks: (K, 3) = (table, first row, end row);
+    constants: (S, 4) per scale index, a plane's (feature, bucket) at its scale offset +
+    feature * nb + bucket. Returns the total bits and the gradient of each scale.
 
     A grid table's row keeps the rounded magnitudes of the two rows above in zero-padded
     buffers, so each value is rounded once (not four times) and the context sum needs no edge
@@ -138,13 +141,13 @@ def _rate_all(values, tables, tasks, constants, buckets_of_activity, nb, cap):  
     """
     steps = CENTRE_STEPS
     table = _segment_table(constants, steps)
-    grad_values = np.empty_like(values)
     n_scales = constants.shape[0]
     task_bits = np.zeros(tasks.shape[0])
     task_grad_scales = np.zeros((tasks.shape[0], n_scales))
     for task in numba.prange(tasks.shape[0]):
         t, r0, r1 = tasks[task, 0], tasks[task, 1], tasks[task, 2]
-        base = tables[t, T_OFFSET]
+        values = planes[t]
+        grad_values = grads[t]
         w = tables[t, T_COLS]
         nf = tables[t, T_FEATURES]
         context_rows = tables[t, T_CONTEXT]
@@ -154,7 +157,7 @@ def _rate_all(values, tables, tasks, constants, buckets_of_activity, nb, cap):  
         if context_rows == 0:
             for r in range(r0 * w, r1 * w):
                 for f in range(nf):
-                    n = base + r * nf + f
+                    n = r * nf + f
                     bits, g_y, g_b = _latent(values[n], scale0 + f * nb, table, steps)
                     total += bits
                     grad_values[n] = g_y
@@ -164,13 +167,13 @@ def _rate_all(values, tables, tasks, constants, buckets_of_activity, nb, cap):  
             mags = np.zeros((3, w + 2, nf), dtype=np.float32)
             for back in (2, 1):
                 if r0 - back >= 0:
-                    row = base + (r0 - back) * w * nf
+                    row = (r0 - back) * w * nf
                     for j in range(w):
                         for f in range(nf):
                             mags[2 - back, j + 1, f] = abs(np.rint(values[row + j * nf + f]))
             up2, up1, cur = 0, 1, 2
             for i in range(r0, r1):
-                row = base + i * w * nf
+                row = i * w * nf
                 for j in range(w):
                     for f in range(nf):
                         act = mags[up1, j, f] + mags[up1, j + 1, f] + mags[up1, j + 2, f]
@@ -189,14 +192,14 @@ def _rate_all(values, tables, tasks, constants, buckets_of_activity, nb, cap):  
         for k in range(ACCUMULATORS):
             for s in range(nf * nb):
                 task_grad_scales[task, scale0 + s] += acc[k, s]
-    return task_bits.sum(), grad_values, task_grad_scales.sum(axis=0)
+    return task_bits.sum(), task_grad_scales.sum(axis=0)
 
 
 @dataclass(frozen=True, eq=False)
 class RatePlan:
     """Layout of a list of latent planes for `_rate_all`: built once per rate model."""
 
-    tables: np.ndarray  # (T, 6) int64, columns T_*
+    tables: np.ndarray  # (T, 5) int64, columns T_*
     tasks: np.ndarray  # (K, 3) int64: table, first row, end row
     shapes: tuple[tuple[int, int, int], ...]  # (rows, cols, features) of each plane
     latents: int
@@ -213,18 +216,17 @@ def rate_plan(
     latents = sum(h * w * f for h, w, f in shapes)
     task_size = max(TASK_LATENTS, latents // max(1, threads * TASKS_PER_THREAD))
     tables, tasks = [], []
-    offset = scale = 0
+    scale = 0
     for index, ((h, w, f), context) in enumerate(zip(shapes, context_rows, strict=True)):
-        tables.append((offset, h, w, f, context, scale))
+        tables.append((h, w, f, context, scale))
         rows_per_task = max(1, task_size // (w * f))
         tasks.extend((index, r, min(h, r + rows_per_task)) for r in range(0, h, rows_per_task))
-        offset += h * w * f
         scale += f * NUM_CONTEXTS
     return RatePlan(
-        tables=np.array(tables, dtype=np.int64).reshape(-1, 6),
+        tables=np.array(tables, dtype=np.int64).reshape(-1, 5),
         tasks=np.array(tasks, dtype=np.int64).reshape(-1, 3),
         shapes=tuple(shapes),
-        latents=offset,
+        latents=latents,
         scales=scale,
     )
 
@@ -234,9 +236,11 @@ class FusedRate(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, plan: RatePlan, scales: torch.Tensor, *planes: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        values = torch.cat([p.detach().reshape(-1) for p in planes])
-        bits, grad_values, grad_scales = _rate_all(
-            values.numpy(),
+        values = tuple(p.detach().contiguous().reshape(-1).numpy() for p in planes)
+        grads = tuple(np.empty_like(v) for v in values)
+        bits, grad_scales = _rate_all(
+            values,
+            grads,
             plan.tables,
             plan.tasks,
             _scale_constants(scales.detach().double().numpy()),
@@ -245,16 +249,17 @@ class FusedRate(torch.autograd.Function):
             ACTIVITY_CAP,
         )
         ctx.plan = plan
-        ctx.save_for_backward(torch.from_numpy(grad_values), torch.from_numpy(grad_scales).float())
-        return values.new_tensor(bits)
+        grad_planes = [torch.from_numpy(g) for g in grads]
+        ctx.save_for_backward(torch.from_numpy(grad_scales).float(), *grad_planes)
+        return scales.new_tensor(bits)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
-        grad_values, grad_scales = ctx.saved_tensors
+        grad_scales, *grad_planes = ctx.saved_tensors
         plan: RatePlan = ctx.plan
-        sizes = [h * w * f for h, w, f in plan.shapes]
-        grads = (grad_values * grad_out).split(sizes)
-        planes = [g.view(shape) for g, shape in zip(grads, plan.shapes, strict=True)]
+        planes = [
+            (g * grad_out).view(shape) for g, shape in zip(grad_planes, plan.shapes, strict=True)
+        ]
         return None, grad_out * grad_scales, *planes
 
 

@@ -96,10 +96,10 @@ class _NumbaLookup(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, plan: GridPlan, pixels: torch.Tensor | None, *tables: torch.Tensor):
-        table = torch.cat(tables) if len(tables) > 1 else tables[0].contiguous()
         width = plan.meta.shape[0] * plan.features
         p = plan
         if pixels is None:
+            table = torch.cat(tables) if len(tables) > 1 else tables[0].contiguous()
             out = torch.empty(p.height * p.width, width, dtype=torch.float32)
             nk.forward_full(
                 table.numpy(), p.meta, p.iy, p.fy, p.jx, p.fx, p.height, p.width, out.numpy()
@@ -108,8 +108,9 @@ class _NumbaLookup(torch.autograd.Function):
             out = torch.empty(pixels.shape[0], width, dtype=torch.float32)
             rows = np.empty(pixels.shape[0], dtype=np.int64)
             cols = np.empty(pixels.shape[0], dtype=np.int64)
+            level_tables = tuple(t.detach().contiguous().numpy() for t in tables)
             nk.forward_subset(
-                table.numpy(), p.meta, p.iy, p.fy, p.jx, p.fx, pixels.numpy(),
+                level_tables, p.meta, p.iy, p.fy, p.jx, p.fx, pixels.numpy(),
                 p.height, p.width, out.numpy(), rows, cols,
             )
             ctx.samples = (rows, cols)
@@ -122,17 +123,17 @@ class _NumbaLookup(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor):
         p: GridPlan = ctx.plan
         g = grad.to(torch.float32).contiguous().numpy()
-        grad_table = torch.zeros(sum(p.rows), p.features, dtype=torch.float32)
-        gt = grad_table.numpy()
         if ctx.full:
+            grad_table = torch.zeros(sum(p.rows), p.features, dtype=torch.float32)
             nk.backward_full(
                 g, p.meta, p.fy, p.fx, p.ystart, p.xstart, p.tasks, p.sizes,
-                p.height, p.width, gt,
+                p.height, p.width, grad_table.numpy(),
             )
-        else:
-            rows, cols = ctx.samples
-            nk.backward_subset(g, p.meta, p.iy, p.fy, p.jx, p.fx, rows, cols, p.height, p.width, gt)
-        return (None, None, *grad_table.split(list(p.rows)))
+            return (None, None, *grad_table.split(list(p.rows)))
+        rows, cols = ctx.samples
+        grads = tuple(np.empty((r, p.features), dtype=np.float32) for r in p.rows)
+        nk.backward_subset(g, p.meta, p.iy, p.fy, p.jx, p.fx, rows, cols, p.height, p.width, grads)
+        return (None, None, *(torch.from_numpy(a) for a in grads))
 
 
 def grid_features_fast(

@@ -239,19 +239,22 @@ def _level_constants(meta: np.ndarray, level: int) -> tuple:
 
 @njit(parallel=True, cache=True)
 def forward_subset(
-    table: np.ndarray, meta: np.ndarray, iy: np.ndarray, fy: np.ndarray, jx: np.ndarray,
+    tables: tuple, meta: np.ndarray, iy: np.ndarray, fy: np.ndarray, jx: np.ndarray,
     fx: np.ndarray, pixels: np.ndarray, height: int, width: int, out: np.ndarray,
     ys: np.ndarray, xs: np.ndarray,
 ) -> None:
     """Fill out (N, L*F) for the flat pixel indices `pixels`; ys, xs (N,) receive their rows
     and columns for `backward_subset`.
 
-    Work goes out in chunks of samples; inside a chunk the loop runs level by level, so one
-    level's constants and axis samples stay in registers and cache across the chunk. The
-    integer division splitting each index into (y, x) happens once per sample, not per level.
+    `tables` holds one C-contiguous (rows, F) float32 array per level: unlike the full-image
+    path, a training step's forward reads the levels in place instead of concatenating them
+    (a copy of every latent, each step). Work goes out in chunks of samples; inside a chunk
+    the loop runs level by level, so one level's constants and axis samples stay in registers
+    and cache across the chunk. The integer division splitting each index into (y, x) happens
+    once per sample, not per level.
     """
     levels = meta.shape[0]
-    nfeat = table.shape[1]
+    nfeat = tables[0].shape[1]
     total = pixels.shape[0]
     for chunk in prange((total + SUBSET_CHUNK - 1) // SUBSET_CHUNK):
         lo = chunk * SUBSET_CHUNK
@@ -261,7 +264,8 @@ def forward_subset(
             ys[n] = y
             xs[n] = pixels[n] - y * width
         for level in range(levels):
-            vw, row_off, hashed, mask = _level_constants(meta, level)
+            table = tables[level]
+            vw, _, hashed, mask = _level_constants(meta, level)
             ly = level * height
             lx = level * width
             col = level * nfeat
@@ -269,7 +273,7 @@ def forward_subset(
                 y = ys[n]
                 x = xs[n]
                 r00, r01, r10, r11, w00, w01, w10, w11 = _cell(
-                    iy[ly + y], jx[lx + x], fy[ly + y], fx[lx + x], vw, row_off, hashed, mask
+                    iy[ly + y], jx[lx + x], fy[ly + y], fx[lx + x], vw, 0, hashed, mask
                 )
                 for c in range(nfeat):
                     out[n, col + c] = (
@@ -284,9 +288,12 @@ def _scatter_level(
     fx: np.ndarray, ys: np.ndarray, xs: np.ndarray, height: int, width: int,
     grad_table: np.ndarray, level: int,
 ) -> None:
-    """Scatter-add one level's share of `backward_subset`, samples in order."""
+    """Zero `level`'s gradient table, then scatter-add its share of `backward_subset`, samples
+    in order. Zeroing here, on the thread that scatters next, replaces a serial pass over all
+    tables and leaves the rows in that thread's cache."""
     nfeat = grad_table.shape[1]
-    vw, row_off, hashed, mask = _level_constants(meta, level)
+    grad_table[:] = 0.0
+    vw, _, hashed, mask = _level_constants(meta, level)
     ly = level * height
     lx = level * width
     col = level * nfeat
@@ -294,7 +301,7 @@ def _scatter_level(
         y = ys[n]
         x = xs[n]
         r00, r01, r10, r11, w00, w01, w10, w11 = _cell(
-            iy[ly + y], jx[lx + x], fy[ly + y], fx[lx + x], vw, row_off, hashed, mask
+            iy[ly + y], jx[lx + x], fy[ly + y], fx[lx + x], vw, 0, hashed, mask
         )
         for c in range(nfeat):
             g = grad[n, col + c]
@@ -308,22 +315,24 @@ def _scatter_level(
 def _backward_subset_levels(
     grad: np.ndarray, meta: np.ndarray, iy: np.ndarray, fy: np.ndarray, jx: np.ndarray,
     fx: np.ndarray, ys: np.ndarray, xs: np.ndarray, height: int, width: int,
-    grad_table: np.ndarray,
+    grad_tables: tuple,
 ) -> None:
     """One level per parallel task, finest first; see `backward_subset`."""
     levels = meta.shape[0]
     for task in prange(levels):
+        level = levels - 1 - task
         _scatter_level(
-            grad, meta, iy, fy, jx, fx, ys, xs, height, width, grad_table, levels - 1 - task
+            grad, meta, iy, fy, jx, fx, ys, xs, height, width, grad_tables[level], level
         )
 
 
 def backward_subset(
     grad: np.ndarray, meta: np.ndarray, iy: np.ndarray, fy: np.ndarray, jx: np.ndarray,
     fx: np.ndarray, ys: np.ndarray, xs: np.ndarray, height: int, width: int,
-    grad_table: np.ndarray,
+    grad_tables: tuple,
 ) -> None:
-    """Scatter-add the gradient of `forward_subset` into a zeroed `grad_table`.
+    """Write the gradient of `forward_subset` into `grad_tables`, one (rows, F) float32 array
+    per level (contents on entry do not matter: each is zeroed by the thread that fills it).
 
     `ys`, `xs` are the sample rows and columns `forward_subset` wrote. One level per task, so
     no two threads write the same table. Levels differ in cost (fine ones miss cache), and
@@ -334,7 +343,7 @@ def backward_subset(
     previous = numba.set_parallel_chunksize(1)
     try:
         _backward_subset_levels(
-            grad, meta, iy, fy, jx, fx, ys, xs, height, width, grad_table
+            grad, meta, iy, fy, jx, fx, ys, xs, height, width, grad_tables
         )
     finally:
         numba.set_parallel_chunksize(previous)
