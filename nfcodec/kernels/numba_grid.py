@@ -1,16 +1,17 @@
 """Numba CPU kernels for the grid lookup and its backward.
 
-All levels' tables are passed as one concatenated (R, F) float32 array; `meta` holds one row
-per level (see `META_*`). Two code paths:
+`meta` holds one row per level (see `META_*`). Two code paths:
 
-* full image: separable. For each pixel row y the two vertex rows it touches are blended
+* full image (the decoder): all levels' tables concatenated into one (R, F) float32 array,
+  read separably. For each pixel row y the two vertex rows it touches are blended
   once into a row buffer, then every pixel of the row blends two adjacent buffer entries.
   The backward mirrors it in three race-free passes: per pixel row (parallel over y), per
   vertex row (parallel over vertex rows, each gathers the pixel rows that touch it) and, for
   hashed levels only, a scatter into the table (parallel over levels).
-* pixel subset: fused gather of four corners per sample and level, chunks of samples in
-  parallel; the backward scatters per level, levels spread over threads so no two threads
-  write the same table.
+* pixel subset (training): a tuple of per-level (rows, F) float32 arrays, read and written
+  in place (no per-step copy of every latent). Fused gather of four corners per sample and
+  level, chunks of samples in parallel; the backward scatters per level into per-level
+  gradient arrays, levels spread over threads so no two threads write the same table.
 """
 
 from __future__ import annotations
