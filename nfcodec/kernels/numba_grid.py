@@ -202,10 +202,10 @@ SUBSET_CHUNK = 512  # samples per parallel task in `forward_subset`
 
 @njit(inline="always")
 def _cell(
-    i: int, j: int, wy1: np.float32, wx1: np.float32, vw: int, row_off: int, hashed: bool,
-    mask: int,
+    i: int, j: int, wy1: np.float32, wx1: np.float32, vw: int, hashed: bool, mask: int,
 ) -> tuple:
-    """Table rows of cell (i, j)'s four corners (lower row first) and their bilinear weights.
+    """Rows of cell (i, j)'s four corners in its level's own table (lower row first) and their
+    bilinear weights.
 
     Takes the level's constants as scalars so the sample loops hold them in registers; numba
     cannot prove the output stores leave `meta` unchanged, so reading it per corner reloads.
@@ -213,12 +213,12 @@ def _cell(
     if hashed:
         h0 = i * HASH_PRIME_I
         h1 = (i + 1) * HASH_PRIME_I
-        r00 = row_off + ((j ^ h0) & mask)
-        r01 = row_off + (((j + 1) ^ h0) & mask)
-        r10 = row_off + ((j ^ h1) & mask)
-        r11 = row_off + (((j + 1) ^ h1) & mask)
+        r00 = (j ^ h0) & mask
+        r01 = ((j + 1) ^ h0) & mask
+        r10 = (j ^ h1) & mask
+        r11 = ((j + 1) ^ h1) & mask
     else:
-        r00 = row_off + i * vw + j
+        r00 = i * vw + j
         r01 = r00 + 1
         r10 = r00 + vw
         r11 = r10 + 1
@@ -229,10 +229,9 @@ def _cell(
 
 @njit(inline="always")
 def _level_constants(meta: np.ndarray, level: int) -> tuple:
-    """(vertex columns, row offset, hashed, mask) of `level`, read once for `_cell`'s loops."""
+    """(vertex columns, hashed, mask) of `level`, read once for `_cell`'s loops."""
     return (
         meta[level, META_CELLS_W] + 1,
-        meta[level, META_ROW_OFFSET],
         meta[level, META_HASHED] != 0,
         meta[level, META_MASK],
     )
@@ -266,7 +265,7 @@ def forward_subset(
             xs[n] = pixels[n] - y * width
         for level in range(levels):
             table = tables[level]
-            vw, _, hashed, mask = _level_constants(meta, level)
+            vw, hashed, mask = _level_constants(meta, level)
             ly = level * height
             lx = level * width
             col = level * nfeat
@@ -274,7 +273,7 @@ def forward_subset(
                 y = ys[n]
                 x = xs[n]
                 r00, r01, r10, r11, w00, w01, w10, w11 = _cell(
-                    iy[ly + y], jx[lx + x], fy[ly + y], fx[lx + x], vw, 0, hashed, mask
+                    iy[ly + y], jx[lx + x], fy[ly + y], fx[lx + x], vw, hashed, mask
                 )
                 for c in range(nfeat):
                     out[n, col + c] = (
@@ -294,7 +293,7 @@ def _scatter_level(
     tables and leaves the rows in that thread's cache."""
     nfeat = grad_table.shape[1]
     grad_table[:] = 0.0
-    vw, _, hashed, mask = _level_constants(meta, level)
+    vw, hashed, mask = _level_constants(meta, level)
     ly = level * height
     lx = level * width
     col = level * nfeat
@@ -302,7 +301,7 @@ def _scatter_level(
         y = ys[n]
         x = xs[n]
         r00, r01, r10, r11, w00, w01, w10, w11 = _cell(
-            iy[ly + y], jx[lx + x], fy[ly + y], fx[lx + x], vw, 0, hashed, mask
+            iy[ly + y], jx[lx + x], fy[ly + y], fx[lx + x], vw, hashed, mask
         )
         for c in range(nfeat):
             g = grad[n, col + c]
