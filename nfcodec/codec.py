@@ -257,9 +257,12 @@ def encode_image(
     latent_symbols = [torch.round(p.detach()).to(torch.int32) for p in model.latent_parameters()]
     latents = [s.to(torch.float32) for s in latent_symbols]
 
+    with torch.no_grad():  # fixed latents: the network step search reruns only the network
+        features = model.features(latents)
+
     def evaluate_mse() -> float:
         with torch.no_grad():
-            out = model.render(latents).clamp(0.0, 1.0)
+            out = model.synthesize(features).clamp(0.0, 1.0)
             return float(torch.mean((out - target) ** 2))
 
     header = Header(

@@ -94,3 +94,33 @@ def test_latent_bits_estimates_the_coded_size() -> None:
     ]
     actual = 8 * len(encode_latents(tables, layouts, 2))
     assert latent_bits(tables, layouts, 2) == pytest.approx(actual, rel=0.03)
+
+
+def test_fused_rate_gradient_adds_to_another_consumer() -> None:
+    """The latents also feed the field: autograd must sum both gradients, scaled by the loss."""
+    generator = torch.Generator().manual_seed(5)
+    values = [(torch.randn(t.rows, t.features, generator=generator) * 2) for t in TABLES]
+    model = RateModel(TABLES, 2, fused=True)
+    unit = [v.clone().requires_grad_() for v in values]
+    model.bits(unit).backward()
+    model.zero_grad()
+    alone = [v.clone().requires_grad_() for v in values]
+    (3.0 * model.bits(alone)).backward()
+    for a, u in zip(alone, unit, strict=True):
+        torch.testing.assert_close(a.grad, 3.0 * u.grad)  # scaled by the loss weight
+    model.zero_grad()
+    both = [v.clone().requires_grad_() for v in values]
+    weights = [torch.randn(v.shape, generator=generator) for v in values]
+    other = sum((w * b).sum() for w, b in zip(weights, both, strict=True))
+    (3.0 * model.bits(both) + other).backward()
+    for a, b, w in zip(alone, both, weights, strict=True):
+        torch.testing.assert_close(b.grad, a.grad + w, rtol=1e-6, atol=1e-6)
+
+
+def test_fused_rate_rejects_a_table_of_the_wrong_size() -> None:
+    model = RateModel(TABLES, 2, fused=True)
+    values = [torch.zeros(t.rows, t.features) for t in TABLES]
+    model.bits(values)  # builds the plan
+    values[1] = torch.zeros(TABLES[1].rows - 1, TABLES[1].features)
+    with pytest.raises(ValueError, match="plan expects"):
+        model.bits(values)

@@ -43,3 +43,22 @@ def test_every_pixel_is_equally_likely() -> None:
     frequency = counts / draws
     # each pixel is drawn with probability size / pixels = 0.3; 0.015 is ~4.6 sigma
     assert torch.allclose(frequency, torch.full((pixels,), 0.3), atol=0.015), frequency
+
+
+def test_noise_is_added_in_reused_buffers_and_passes_gradients() -> None:
+    from nfcodec.fit.trainer import UniformNoise
+
+    torch.manual_seed(0)
+    tables = [torch.randn(50, 2, requires_grad=True), torch.randn(7, 1, requires_grad=True)]
+    noise = UniformNoise(tables)
+    first = noise(tables)
+    pointers = [t.data_ptr() for t in first]
+    for table, noisy in zip(tables, first, strict=True):
+        delta = noisy.detach() - table.detach()
+        assert delta.abs().max() <= 0.5 and delta.std() > 0.1  # U(-0.5, 0.5) draws
+    weights = [torch.randn(t.shape) for t in tables]
+    sum((w * n).sum() for w, n in zip(weights, first, strict=True)).backward()
+    for table, w in zip(tables, weights, strict=True):
+        torch.testing.assert_close(table.grad, w)  # d(table + noise)/d table = 1
+    second = noise(tables)
+    assert [t.data_ptr() for t in second] == pointers  # no latent-sized allocation per step

@@ -86,8 +86,22 @@ class Field(nn.Module):
         """Weights and biases of the synthesis network, in a fixed wire order."""
         raise NotImplementedError
 
+    def features(
+        self, latents: list[torch.Tensor], pixels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Per-pixel network inputs (N, n_in) read from `latents`, all pixels or `pixels`.
+
+        Split from `synthesize` because once the latents are fixed (final training phase,
+        network step search) the features never change and need computing only once.
+        """
+        raise NotImplementedError
+
+    def synthesize(self, features: torch.Tensor) -> torch.Tensor:
+        """Colours (N, channels), roughly in [0, 1], from `features` rows."""
+        raise NotImplementedError
+
     def render(
         self, latents: list[torch.Tensor], pixels: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Colours (N, channels), roughly in [0, 1], of all pixels (row-major) or of `pixels`."""
-        raise NotImplementedError
+        return self.synthesize(self.features(latents, pixels))

@@ -63,9 +63,11 @@ class DinerField(Field):
     def network_parameters(self) -> list[nn.Parameter]:
         return [p for linear in self.net.linears for p in (linear.weight, linear.bias)]
 
-    def render(
+    def features(
         self, latents: list[torch.Tensor], pixels: torch.Tensor | None = None
     ) -> torch.Tensor:
         table = latents[0]
-        rows = table if pixels is None else table.index_select(0, pixels)
-        return self.net(rows)
+        return table if pixels is None else table.index_select(0, pixels)
+
+    def synthesize(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features)

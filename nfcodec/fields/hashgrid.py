@@ -104,10 +104,10 @@ class HashGridField(Field):
     def network_parameters(self) -> list[nn.Parameter]:
         return [p for linear in self.mlp.linears for p in (linear.weight, linear.bias)]
 
-    def render(
+    def features(
         self, latents: list[torch.Tensor], pixels: torch.Tensor | None = None
     ) -> torch.Tensor:
-        features = grid_features(
-            latents, self.geometries, self.height, self.width, pixels=pixels
-        )
+        return grid_features(latents, self.geometries, self.height, self.width, pixels=pixels)
+
+    def synthesize(self, features: torch.Tensor) -> torch.Tensor:
         return self.mlp(features)

@@ -66,21 +66,21 @@ class RateModel(nn.Module):
 
     def bits(self, latents: list[torch.Tensor]) -> torch.Tensor:
         """Total estimated bits of the (noisy or rounded) latents."""
-        planes = [values.view(*self._plane_shape(table)) for table, values in zip(
-            self.tables, latents, strict=True
-        )]
         on_cpu = all(v.device.type == "cpu" and v.dtype == torch.float32 for v in latents)
         if self.fused and on_cpu:
             # One kernel call for all tables: per-table calls cost a parallel launch each and
             # left threads idle on the small coarse tables.
             if self._plan is None:
                 self._plan = rate_plan(
-                    [tuple(p.shape) for p in planes],  # type: ignore[misc]
+                    [self._plane_shape(t) for t in self.tables],
                     [self._context(t) for t in self.tables],
                     numba.get_num_threads(),
                 )
             log_scales = torch.cat([s.reshape(-1) for s in self.log_scales])
-            return fused_rate(self._plan, log_scales.exp().clamp(0.01, 1000.0), planes)
+            return fused_rate(self._plan, log_scales.exp().clamp(0.01, 1000.0), latents)
+        planes = [values.view(*self._plane_shape(table)) for table, values in zip(
+            self.tables, latents, strict=True
+        )]
         total = latents[0].new_zeros(())
         for table, plane, log_scale in zip(self.tables, planes, self.log_scales, strict=True):
             scales = log_scale.exp().clamp(0.01, 1000.0)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 import torch
+from torch.autograd.function import once_differentiable
 
 from nfcodec.context import ACTIVITY_CAP, BUCKET_OF_ACTIVITY, NUM_CONTEXTS
 
@@ -232,15 +233,20 @@ def rate_plan(
 
 
 class FusedRate(torch.autograd.Function):
-    """Bits of all latent planes under per-(plane, feature, bucket) Laplace scales."""
+    """Bits of all latent tables under per-(table, feature, bucket) Laplace scales.
+
+    Each table is read in place as its flat row-major layout (`RatePlan.shapes` gives the
+    plane shape), so the gradients come back with the tables' own shapes and no view: autograd
+    can then add the field's gradient into them in place instead of allocating a sum.
+    """
 
     @staticmethod
-    def forward(ctx, plan: RatePlan, scales: torch.Tensor, *planes: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        values = tuple(p.detach().contiguous().reshape(-1).numpy() for p in planes)
-        grads = tuple(np.empty_like(v) for v in values)
+    def forward(ctx, plan: RatePlan, scales: torch.Tensor, *tables: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        arrays = [t.detach().contiguous().numpy() for t in tables]
+        grads = [np.empty_like(a) for a in arrays]
         bits, grad_scales = _rate_all(
-            values,
-            grads,
+            tuple(a.reshape(-1) for a in arrays),
+            tuple(g.reshape(-1) for g in grads),
             plan.tables,
             plan.tasks,
             _scale_constants(scales.detach().double().numpy()),
@@ -248,24 +254,27 @@ class FusedRate(torch.autograd.Function):
             NUM_CONTEXTS,
             ACTIVITY_CAP,
         )
-        ctx.plan = plan
-        grad_planes = [torch.from_numpy(g) for g in grads]
-        ctx.save_for_backward(torch.from_numpy(grad_scales).float(), *grad_planes)
+        ctx.grad_scales = torch.from_numpy(grad_scales).float()
+        # Kept off save_for_backward so that backward holds the only reference to each.
+        ctx.grad_tables = [torch.from_numpy(g) for g in grads]
         return scales.new_tensor(bits)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
-        grad_scales, *grad_planes = ctx.saved_tensors
-        plan: RatePlan = ctx.plan
-        planes = [
-            (g * grad_out).view(shape) for g, shape in zip(grad_planes, plan.shapes, strict=True)
-        ]
-        return None, grad_out * grad_scales, *planes
+        grad_tables, ctx.grad_tables = ctx.grad_tables, None
+        for g in grad_tables:
+            g.mul_(grad_out)
+        return None, grad_out * ctx.grad_scales, *grad_tables
 
 
-def fused_rate(plan: RatePlan, scales: torch.Tensor, planes: list[torch.Tensor]) -> torch.Tensor:
-    """Differentiable bits of float32 CPU `planes` (rows, cols, features), laid out by `plan`.
+def fused_rate(plan: RatePlan, scales: torch.Tensor, tables: list[torch.Tensor]) -> torch.Tensor:
+    """Differentiable bits of float32 CPU latent `tables`, each laid out as `plan`'s plane.
 
-    `scales` holds every plane's (features, buckets) scales flattened in plane order.
+    A table's values in row-major order are its plane (rows, cols, features); `scales` holds
+    every plane's (features, buckets) scales flattened in plane order.
     """
-    return FusedRate.apply(plan, scales, *planes)
+    for table, shape in zip(tables, plan.shapes, strict=True):
+        if table.numel() != math.prod(shape):
+            raise ValueError(f"latent table of {table.numel()} values, plan expects {shape}")
+    return FusedRate.apply(plan, scales, *tables)
