@@ -139,6 +139,8 @@ def _rate_all(  # pragma: no cover - jit
     buffers, so each value is rounded once (not four times) and the context sum needs no edge
     tests. Scale gradients go to ACCUMULATORS interleaved partial sums: consecutive latents
     mostly share a bucket, and one accumulator made every latent wait for the previous add.
+    The bits total has ACCUMULATORS partial sums for the same reason; only reports read its
+    value (a gradient does not depend on it).
     """
     steps = CENTRE_STEPS
     table = _segment_table(constants, steps)
@@ -154,42 +156,45 @@ def _rate_all(  # pragma: no cover - jit
         context_rows = tables[t, T_CONTEXT]
         scale0 = tables[t, T_SCALE]
         acc = np.zeros((ACCUMULATORS, nf * nb))
-        total = 0.0
+        totals = np.zeros(ACCUMULATORS)
         if context_rows == 0:
             for r in range(r0 * w, r1 * w):
                 for f in range(nf):
                     n = r * nf + f
                     bits, g_y, g_b = _latent(values[n], scale0 + f * nb, table, steps)
-                    total += bits
+                    totals[r & (ACCUMULATORS - 1)] += bits
                     grad_values[n] = g_y
                     acc[r & (ACCUMULATORS - 1), f * nb] += g_b
         else:
-            # Rounded magnitudes of rows i-2, i-1 and i, one zero column either side.
-            mags = np.zeros((3, w + 2, nf), dtype=np.float32)
+            # Rounded magnitudes of rows i-2, i-1 and i per feature, one zero column either
+            # side; each feature's row is walked as its own 1-D array.
+            mags = np.zeros((3, nf, w + 2), dtype=np.float32)
             for back in (2, 1):
                 if r0 - back >= 0:
                     row = (r0 - back) * w * nf
                     for j in range(w):
                         for f in range(nf):
-                            mags[2 - back, j + 1, f] = abs(np.rint(values[row + j * nf + f]))
+                            mags[2 - back, f, j + 1] = abs(np.rint(values[row + j * nf + f]))
             up2, up1, cur = 0, 1, 2
             for i in range(r0, r1):
                 row = i * w * nf
-                for j in range(w):
-                    for f in range(nf):
-                        act = mags[up1, j, f] + mags[up1, j + 1, f] + mags[up1, j + 2, f]
+                for f in range(nf):
+                    above2, above, here = mags[up2, f], mags[up1, f], mags[cur, f]
+                    scale_f = scale0 + f * nb
+                    for j in range(w):
+                        act = above[j] + above[j + 1] + above[j + 2]
                         if context_rows > 1:
-                            act += mags[up2, j + 1, f]
+                            act += above2[j + 1]
                         bucket = buckets_of_activity[min(int(act), cap)]
-                        y = values[row + j * nf + f]
-                        mags[cur, j + 1, f] = abs(np.rint(y))
-                        s = scale0 + f * nb + bucket
-                        bits, g_y, g_b = _latent(y, s, table, steps)
-                        total += bits
-                        grad_values[row + j * nf + f] = g_y
+                        n = row + j * nf + f
+                        y = values[n]
+                        here[j + 1] = abs(np.rint(y))
+                        bits, g_y, g_b = _latent(y, scale_f + bucket, table, steps)
+                        totals[j & (ACCUMULATORS - 1)] += bits
+                        grad_values[n] = g_y
                         acc[j & (ACCUMULATORS - 1), f * nb + bucket] += g_b
                 up2, up1, cur = up1, cur, up2
-        task_bits[task] = total
+        task_bits[task] = totals.sum()
         for k in range(ACCUMULATORS):
             for s in range(nf * nb):
                 task_grad_scales[task, scale0 + s] += acc[k, s]
