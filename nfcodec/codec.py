@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,7 @@ WEIGHT_LAMBDA_DIVISORS = (1, 8, 64)
 
 def _quantise_network(
     params: list[torch.nn.Parameter],
-    evaluate_mse: Any,
+    evaluate_mse: Callable[[int], float],
     lmbda: float,
     pixels: int,
     container: Any,
@@ -259,10 +260,18 @@ def encode_image(
 
     with torch.no_grad():  # fixed latents: the network step search reruns only the network
         features = model.features(latents)
+    network = model.network
+    layer_input: dict[int, torch.Tensor] = {}  # at most one entry: the layer being searched
 
-    def evaluate_mse() -> float:
+    def evaluate_mse(changed: int) -> float:
+        """Full-image MSE after network tensor `changed` took a new step; the layers before
+        its own are final, so their output is computed once per layer, not per candidate."""
+        layer = network.layer_of_parameter(changed)
         with torch.no_grad():
-            out = model.synthesize(features).clamp(0.0, 1.0)
+            if layer not in layer_input:
+                layer_input.clear()
+                layer_input[layer] = network(features, 0, layer)
+            out = network(layer_input[layer], layer).clamp(0.0, 1.0)
             return float(torch.mean((out - target) ** 2))
 
     header = Header(

@@ -383,7 +383,7 @@ def test_network_steps_spend_the_budget_left_under_the_target() -> None:
     param = torch.nn.Parameter(torch.randn(64, 16) * 0.3)
     original = param.detach().clone()
 
-    def mse() -> float:
+    def mse(_changed: int = 0) -> float:
         return float(((param.detach() - original) ** 2).mean())
 
     def container(symbols: list[np.ndarray], exponents: list[int]) -> bytes:

@@ -36,3 +36,46 @@ def test_hashgrid_pixel_features_do_not_depend_on_the_batch() -> None:
     for size in (1, 97, height * width // 4):
         batch = stratified_batch(height * width, size)
         assert torch.equal(everywhere.index_select(0, batch), model.features(latents, batch))
+
+
+@pytest.mark.parametrize("network", ["mlp", "siren"])
+def test_network_run_in_two_parts_is_bit_identical(network: str) -> None:
+    from nfcodec.fields.mlp import Mlp, Siren
+
+    torch.manual_seed(2)
+    net = Mlp(8, 16, 2, 3, "gelu") if network == "mlp" else Siren(8, 16, 2, 3, 30.0)
+    x = torch.randn(1000, 8)
+    with torch.no_grad():
+        whole = net(x)
+        for layer in range(len(net.linears) + 1):
+            assert torch.equal(net(net(x, 0, layer), layer), whole)
+    params = net.ordered_parameters()
+    assert [net.layer_of_parameter(i) for i in range(len(params))] == [0, 0, 1, 1, 2, 2]
+    for index, p in enumerate(params):
+        linear = net.linears[net.layer_of_parameter(index)]
+        assert p is (linear.weight if index % 2 == 0 else linear.bias)
+
+
+def test_step_search_reports_which_tensor_changed_in_ascending_order() -> None:
+    """The encoder keeps a layer's input across candidates: that needs this calling order."""
+    from nfcodec.fit.weights import EXPONENT_RANGE, search_steps
+
+    torch.manual_seed(3)
+    params = [torch.nn.Parameter(torch.randn(4, 3)), torch.nn.Parameter(torch.randn(4))]
+    originals = [p.detach().clone() for p in params]
+    calls: list[int] = []
+    before: dict[int, list[torch.Tensor]] = {}  # tensors ahead of `changed` at its first call
+
+    def evaluate_mse(changed: int) -> float:
+        calls.append(changed)
+        seen = before.setdefault(changed, [p.detach().clone() for p in params[:changed]])
+        for p, kept in zip(params[:changed], seen, strict=True):
+            assert torch.equal(p.detach(), kept)  # nothing before `changed` moves meanwhile
+        pairs = zip(params, originals, strict=True)
+        return sum(float(((p.detach() - o) ** 2).sum()) for p, o in pairs)
+
+    search_steps(params, evaluate_mse, 1e-3, 100)
+    assert calls == [i for i in range(len(params)) for _ in EXPONENT_RANGE]
+    for changed, seen in before.items():  # ... and what they held were their final values
+        for p, kept in zip(params[:changed], seen, strict=True):
+            assert torch.equal(p.detach(), kept)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from nfcodec.container.spec import FIELD_PARAMS, FieldKind
+from nfcodec.fields.mlp import LayerStack
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,11 @@ class Field(nn.Module):
         raise NotImplementedError
 
     # Synthesis -------------------------------------------------------------------------------
+    network: LayerStack  # the synthesis network, set by each field kind
+
     def network_parameters(self) -> list[nn.Parameter]:
         """Weights and biases of the synthesis network, in a fixed wire order."""
-        raise NotImplementedError
+        return self.network.ordered_parameters()
 
     def features(
         self, latents: list[torch.Tensor], pixels: torch.Tensor | None = None
@@ -98,7 +101,7 @@ class Field(nn.Module):
 
     def synthesize(self, features: torch.Tensor) -> torch.Tensor:
         """Colours (N, channels), roughly in [0, 1], from `features` rows."""
-        raise NotImplementedError
+        return self.network(features)
 
     def render(
         self, latents: list[torch.Tensor], pixels: torch.Tensor | None = None

@@ -15,7 +15,7 @@ from torch import nn
 
 from nfcodec.container.spec import FieldKind
 from nfcodec.fields.base import Field, FieldConfig, LatentTable
-from nfcodec.fields.mlp import Mlp, Siren
+from nfcodec.fields.mlp import LayerStack, Mlp, Siren
 
 BACKBONE_MLP = 0
 BACKBONE_SIREN = 1
@@ -44,7 +44,7 @@ class DinerField(Field):
         with torch.no_grad():  # small spread so the backbone sees distinct inputs at step 0
             self.table.uniform_(-0.5, 0.5)
         if config.backbone == BACKBONE_SIREN:
-            self.net: nn.Module = Siren(
+            self.network: LayerStack = Siren(
                 config.table_width,
                 config.hidden_width,
                 config.hidden_layers,
@@ -52,7 +52,9 @@ class DinerField(Field):
                 float(config.siren_omega),
             )
         else:
-            self.net = Mlp(config.table_width, config.hidden_width, config.hidden_layers, channels)
+            self.network = Mlp(
+                config.table_width, config.hidden_width, config.hidden_layers, channels
+            )
 
     def latent_tables(self) -> list[LatentTable]:
         return [LatentTable(self.height * self.width, self.config.table_width, None)]
@@ -60,14 +62,8 @@ class DinerField(Field):
     def latent_parameters(self) -> list[nn.Parameter]:
         return [self.table]
 
-    def network_parameters(self) -> list[nn.Parameter]:
-        return [p for linear in self.net.linears for p in (linear.weight, linear.bias)]
-
     def features(
         self, latents: list[torch.Tensor], pixels: torch.Tensor | None = None
     ) -> torch.Tensor:
         table = latents[0]
         return table if pixels is None else table.index_select(0, pixels)
-
-    def synthesize(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net(features)

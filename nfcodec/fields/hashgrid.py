@@ -80,7 +80,7 @@ class HashGridField(Field):
             nn.Parameter(torch.zeros(g.rows, config.features))
             for g in (self.geometries if with_latents else [])
         )
-        self.mlp = Mlp(
+        self.network = Mlp(
             config.levels * config.features,
             config.hidden_width,
             config.hidden_layers,
@@ -101,13 +101,7 @@ class HashGridField(Field):
     def latent_parameters(self) -> list[nn.Parameter]:
         return list(self.tables)
 
-    def network_parameters(self) -> list[nn.Parameter]:
-        return [p for linear in self.mlp.linears for p in (linear.weight, linear.bias)]
-
     def features(
         self, latents: list[torch.Tensor], pixels: torch.Tensor | None = None
     ) -> torch.Tensor:
         return grid_features(latents, self.geometries, self.height, self.width, pixels=pixels)
-
-    def synthesize(self, features: torch.Tensor) -> torch.Tensor:
-        return self.mlp(features)

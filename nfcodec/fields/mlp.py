@@ -14,7 +14,39 @@ ACTIVATIONS: tuple[str, ...] = ("relu", "gelu")
 _ACTIVATION_FUNCTIONS = {"relu": torch.relu, "gelu": torch.nn.functional.gelu}
 
 
-class Mlp(nn.Module):
+class LayerStack(nn.Module):
+    """Linear layers with an activation after every one but the last."""
+
+    linears: nn.ModuleList
+
+    def activate(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Layers [start, stop) applied to `x`, the input of layer `start` (all by default).
+
+        Running [0, k) and then [k, end) is the same sequence of operations as one pass, so
+        the result is bit for bit the same: the network step search keeps the input of the
+        layer whose step it tries instead of rerunning the layers before it.
+        """
+        last = len(self.linears) - 1
+        for index in range(start, len(self.linears) if stop is None else stop):
+            x = self.linears[index](x)
+            if index < last:
+                x = self.activate(x)
+        return x
+
+    def ordered_parameters(self) -> list[nn.Parameter]:
+        """Weight, then bias, of each layer from the first: the order of the stream."""
+        return [p for linear in self.linears for p in (linear.weight, linear.bias)]
+
+    @staticmethod
+    def layer_of_parameter(index: int) -> int:
+        """Layer of `ordered_parameters()[index]`."""
+        return index // 2
+
+
+class Mlp(LayerStack):
     """in -> [hidden]*layers -> out with `activation`; the last layer is linear."""
 
     def __init__(
@@ -29,15 +61,11 @@ class Mlp(nn.Module):
         with torch.no_grad():  # start at mid-grey so early steps fit detail, not the mean
             self.linears[-1].bias.fill_(0.5)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for index, linear in enumerate(self.linears):
-            x = linear(x)
-            if index < len(self.linears) - 1:
-                x = self.activation(x)
-        return x
+    def activate(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(x)
 
 
-class Siren(nn.Module):
+class Siren(LayerStack):
     """Sine-activated MLP (Sitzmann et al. 2020 initialisation), first-layer frequency omega."""
 
     def __init__(self, n_in: int, hidden: int, layers: int, n_out: int, omega: float) -> None:
@@ -54,9 +82,5 @@ class Siren(nn.Module):
                 linear.weight.uniform_(-bound, bound)
             self.linears[-1].bias.fill_(0.5)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for index, linear in enumerate(self.linears):
-            x = linear(x)
-            if index < len(self.linears) - 1:
-                x = torch.sin(self.omega * x)
-        return x
+    def activate(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.omega * x)

@@ -1,7 +1,7 @@
 """Choose each network tensor's quantisation step by measured rate-distortion cost (encoder only).
 
-The latents are fixed (already rounded) while steps are searched, so their grid features are
-computed once and only the small network is re-run per candidate: a coordinate search over
+The latents are fixed (already rounded) while steps are searched, so the caller computes their
+features once and reruns only the small network per candidate: a coordinate search over
 tensors, each trying every step exponent in a window, keeping the lowest MSE + lambda * bpp.
 """
 
@@ -24,12 +24,17 @@ def tensor_bits(symbols: np.ndarray) -> float:
 
 def search_steps(
     params: list[torch.nn.Parameter],
-    evaluate_mse: Callable[[], float],
+    evaluate_mse: Callable[[int], float],
     lmbda: float,
     pixels: int,
     start_exponent: int = 8,
 ) -> tuple[list[np.ndarray], list[int]]:
-    """Quantise `params` in place to the steps that minimise MSE + lmbda * bits / pixels."""
+    """Quantise `params` in place to the steps that minimise MSE + lmbda * bits / pixels.
+
+    `evaluate_mse(index)` measures the MSE right after `params[index]` took a new step. Indices
+    come in ascending order and the tensors before `index` already hold their final values, so
+    the caller may keep whatever depends only on those (the input of that tensor's layer).
+    """
     originals = [p.detach().cpu().numpy().astype(np.float64) for p in params]
     exponents = [start_exponent] * len(params)
 
@@ -45,7 +50,7 @@ def search_steps(
             best = (float("inf"), exponents[index])
             for exponent in EXPONENT_RANGE:
                 bits[index] = apply(index, exponent)
-                cost = evaluate_mse() + lmbda * sum(bits) / pixels
+                cost = evaluate_mse(index) + lmbda * sum(bits) / pixels
                 best = min(best, (cost, exponent))
             exponents[index] = best[1]
             bits[index] = apply(index, exponents[index])
