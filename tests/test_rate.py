@@ -124,3 +124,12 @@ def test_fused_rate_rejects_a_table_of_the_wrong_size() -> None:
     values[1] = torch.zeros(TABLES[1].rows - 1, TABLES[1].features)
     with pytest.raises(ValueError, match="plan expects"):
         model.bits(values)
+
+
+def test_fused_rate_backward_twice_is_a_clear_error() -> None:
+    model = RateModel(TABLES, 2, fused=True)
+    values = [torch.randn(t.rows, t.features, requires_grad=True) for t in TABLES]
+    bits = model.bits(values)
+    bits.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="once per forward"):
+        bits.backward()

@@ -268,6 +268,8 @@ class FusedRate(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         grad_tables, ctx.grad_tables = ctx.grad_tables, None
+        if grad_tables is None:
+            raise RuntimeError("the rate proxy's backward runs once per forward")
         for g in grad_tables:
             g.mul_(grad_out)
         return None, grad_out * ctx.grad_scales, *grad_tables
