@@ -258,19 +258,25 @@ def encode_image(
     latent_symbols = [torch.round(p.detach()).to(torch.int32) for p in model.latent_parameters()]
     latents = [s.to(torch.float32) for s in latent_symbols]
 
-    with torch.no_grad():  # fixed latents: the network step search reruns only the network
-        features = model.features(latents)
     network = model.network
-    layer_input: dict[int, torch.Tensor] = {}  # at most one entry: the layer being searched
+    layer_input: dict[int, torch.Tensor] = {}  # one entry: the input of the layer searched
 
     def evaluate_mse(changed: int) -> float:
-        """Full-image MSE after network tensor `changed` took a new step; the layers before
-        its own are final, so their output is computed once per layer, not per candidate."""
+        """Full-image MSE after network tensor `changed` took a new step.
+
+        The latents are fixed and the layers before `changed`'s own are final, so the input of
+        its layer is computed once per layer, not per candidate: from the previous layer's
+        input when the search moves one layer on, from the latents when it starts over.
+        """
         layer = network.layer_of_parameter(changed)
         with torch.no_grad():
             if layer not in layer_input:
-                layer_input.clear()
-                layer_input[layer] = network(features, 0, layer)
+                if layer - 1 in layer_input:
+                    kept = network(layer_input.pop(layer - 1), layer - 1, layer)
+                else:
+                    layer_input.clear()
+                    kept = network(model.features(latents), 0, layer)
+                layer_input[layer] = kept
             out = network(layer_input[layer], layer).clamp(0.0, 1.0)
             return float(torch.mean((out - target) ** 2))
 

@@ -116,7 +116,7 @@ class PhaseTimes:
 
 
 class Instrument:
-    """Thin timing wrappers around the grid lookup, the field's network and the rate model.
+    """Thin timing wrappers around the grid lookup, the field's render and the rate model.
 
     Forward times are perf_counter intervals around the calls (torch CPU ops are synchronous);
     backward times come from stamps placed on the inputs and outputs of each part.
@@ -131,23 +131,24 @@ class Instrument:
     def reset(self) -> None:
         """Forget everything measured so far (after the warm-up)."""
         self.active = False
-        self.calls = 0  # synthesize calls while active = training steps begun
+        self.calls = 0  # render calls while active = training steps begun
         self.hard_start: float | None = None  # clock when the first hard step began
         self.soft = PhaseTimes()
         self.hard = PhaseTimes()
-        self._t_network_out = self._t_grid_out = self._t_rate_out = 0.0
+        self._last_grid_fwd = 0.0
+        self._t_render_out = self._t_grid_out = self._t_rate_out = 0.0
 
     @property
     def phase(self) -> PhaseTimes:
         return self.soft if self.calls <= self.hard_from else self.hard
 
     # backward hooks
-    def _network_out(self) -> None:
-        self._t_network_out = time.perf_counter()
+    def _render_out(self) -> None:
+        self._t_render_out = time.perf_counter()
 
     def _grid_out(self) -> None:
         self._t_grid_out = time.perf_counter()
-        self.phase.mlp_bwd += self._t_grid_out - self._t_network_out
+        self.phase.mlp_bwd += self._t_grid_out - self._t_render_out
 
     def _grid_in(self) -> None:
         self.phase.grid_bwd += time.perf_counter() - self._t_grid_out
@@ -160,40 +161,36 @@ class Instrument:
 
     # wrappers
     def grid(self, lookup: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-        """Replacement for hashgrid's `grid_features`: picks the backend and times it.
-
-        A lookup without gradients while training is the final phase's one lookup of every
-        pixel on the frozen latents: it counts towards the hard phase's time, not the grid's.
-        """
+        """Replacement for hashgrid's `grid_features`: picks the backend and times it."""
 
         def timed(tables: Sequence[torch.Tensor], *args: Any, **kwargs: Any) -> torch.Tensor:
             kwargs.setdefault("backend", self.backend if self.active else "auto")
-            if not self.active or not torch.is_grad_enabled():
-                if self.active and self.hard_start is None and self.calls >= self.hard_from:
-                    self.hard_start = self.clock.now()
+            if not self.active:
                 return lookup(tables, *args, **kwargs)
             tables = stamp(self._grid_in, tables)
             start = time.perf_counter()
             out = lookup(tables, *args, **kwargs)
-            self.phase.grid_fwd += time.perf_counter() - start
+            self._last_grid_fwd = time.perf_counter() - start
+            self.phase.grid_fwd += self._last_grid_fwd
             return stamp(self._grid_out, [out])[0]
 
         return timed
 
-    def synthesize(self, synthesize: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-        """Replacement for the field's bound `synthesize` (one call per step): counts steps."""
+    def render(self, render: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+        """Replacement for the field's bound `render`: counts steps; MLP = render - grid."""
 
-        def timed(features: torch.Tensor) -> torch.Tensor:
+        def timed(latents: list[torch.Tensor], pixels: torch.Tensor | None = None) -> torch.Tensor:
             if not self.active:
-                return synthesize(features)
+                return render(latents, pixels)
             self.calls += 1
-            if self.calls == self.hard_from + 1 and self.hard_start is None:
+            if self.calls == self.hard_from + 1:
                 self.hard_start = self.clock.now()
             self.phase.steps += 1
+            self._last_grid_fwd = 0.0
             start = time.perf_counter()
-            out = synthesize(features)
-            self.phase.mlp_fwd += time.perf_counter() - start
-            return stamp(self._network_out, [out])[0]
+            out = render(latents, pixels)
+            self.phase.mlp_fwd += time.perf_counter() - start - self._last_grid_fwd
+            return stamp(self._render_out, [out])[0]
 
         return timed
 
@@ -214,7 +211,7 @@ class Instrument:
 
 @contextlib.contextmanager
 def patched_grid(instrument: Instrument) -> Iterator[None]:
-    """Route HashGridField's lookup through the instrument (and its backend)."""
+    """Route HashGridField.render's lookup through the instrument (and its backend)."""
     import nfcodec.fields.hashgrid as hashgrid
 
     original = hashgrid.grid_features
@@ -354,7 +351,7 @@ def fit_once(
         instrument.reset()
 
         model, rate_model, config = _build(pixels, not naive, seed)
-        model.synthesize = instrument.synthesize(model.synthesize)
+        model.render = instrument.render(model.render)
         rate_model.bits = instrument.rate(rate_model.bits)
         reached: dict[float, tuple[float, int] | None] = dict.fromkeys(targets)
 
@@ -595,12 +592,11 @@ Notes
   gradients and writes as many table-gradient bytes] + 2 x batch x 8 B of pixel indices; divided
   by grid fwd+bwd time. It is compulsory traffic only (random gathers move whole cache lines),
   so it understates the real traffic. % copy BW: that over the machine's copy bandwidth above.
-- grid / MLP / rate / other %: shares of soft-phase step time. MLP = the field's `synthesize`
-  (the network's forward) plus the backward between the network-output and grid-output stamps;
-  rate = the rate model's `bits` forward plus its backward between stamps; other = loss, noise,
-  batch draw, optimiser. hard s/step: seconds per step of the final phase (frozen rounded
-  latents looked up once for every pixel, then the preset's hard-phase batch gathered from
-  them; network only, no grid or rate backward runs there), that one lookup included.
+- grid / MLP / rate / other %: shares of soft-phase step time. MLP = render time minus grid
+  forward, plus the backward between the render-output and grid-output stamps; rate = the rate
+  model's `bits` forward plus its backward between stamps; other = loss, noise, batch draw,
+  optimiser. hard s/step: seconds per step of the final phase (frozen rounded latents, the
+  preset's hard-phase batch, network only; no grid or rate backward runs there).
 - Batches: stratified pixel indices (one per equal stratum of the raster order, so sorted),
   drawn by the trainer for every run alike.
 - Targets: every {every} steps the full-image PSNR of the field with rounded latents (8-bit

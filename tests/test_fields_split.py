@@ -1,4 +1,4 @@
-"""Fields split into features and synthesis; the final training phase relies on the split."""
+"""Fields split into features and synthesis; the network step search relies on the split."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ def test_render_is_synthesis_of_features(field: str) -> None:
 
 
 def test_hashgrid_pixel_features_do_not_depend_on_the_batch() -> None:
-    """Hard phase: one lookup of every pixel, then batches gathered from it, must give exactly
-    what a lookup of the batch gives (bit for bit, so the encoded files stay the same)."""
+    """A pixel's features are the same bits in any batch: the decoder's chunk size cannot
+    change its output, and features computed for all pixels serve any batch."""
     torch.manual_seed(1)
     height, width = 40, 61
     model = build_field(default_config("hashgrid", height, width, {}), height, width, 3)

@@ -94,8 +94,8 @@ class Field(nn.Module):
     ) -> torch.Tensor:
         """Per-pixel network inputs (N, n_in) read from `latents`, all pixels or `pixels`.
 
-        Split from `synthesize` because once the latents are fixed (final training phase,
-        network step search) the features never change and need computing only once.
+        Split from `synthesize` because once the latents are fixed (the network step search)
+        the features never change and need computing only once.
         """
         raise NotImplementedError
 

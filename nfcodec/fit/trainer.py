@@ -166,7 +166,6 @@ def fit_field(
     start = time.perf_counter()
     mse_value, bpp_value = 1.0, 0.0
     frozen: list[torch.Tensor] | None = None
-    frozen_features = torch.empty(0)
     for step in range(preset.steps):
         fraction = step / max(1, preset.steps - 1)
         scale = preset.lr_floor + (1 - preset.lr_floor) * 0.5 * (1 + math.cos(math.pi * fraction))
@@ -188,19 +187,13 @@ def fit_field(
         else:
             if frozen is None:
                 frozen = [torch.round(t.detach()) for t in latent_params]
-                # Frozen latents give fixed features: look every pixel up once, then gather
-                # batches from that (the per-pixel lookup does not depend on the batch).
-                with torch.no_grad():
-                    everywhere = torch.arange(pixels, device=target.device)
-                    frozen_features = field.features(frozen, everywhere)
                 if coded_bits is not None:
                     bpp_value = coded_bits() / pixels
             if preset.hard_batch_fraction >= 1.0:
-                output, wanted = field.synthesize(frozen_features), target
+                output, wanted = field.render(frozen), target
             else:
                 batch = stratified_batch(pixels, hard_batch, target.device)
-                features = frozen_features.index_select(0, batch)
-                output, wanted = field.synthesize(features), target.index_select(0, batch)
+                output, wanted = field.render(frozen, batch), target.index_select(0, batch)
             loss = mse = torch.mean((output - wanted) ** 2)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
