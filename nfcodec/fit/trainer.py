@@ -61,7 +61,8 @@ class _AddInto(torch.autograd.Function):
     """`table + noise` written into a buffer the caller keeps; the gradient passes through.
 
     A fresh sum per table and step meant a new allocation of every latent each step; a
-    persistent buffer is written in place. The buffer must not be read after the next call.
+    persistent buffer is written in place. It comes in a one-item list so that autograd does
+    not take it for an input. The buffer must not be read after the next call.
     """
 
     @staticmethod
