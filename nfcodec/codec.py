@@ -28,11 +28,15 @@ from nfcodec.metrics import psnr as psnr_of
 from nfcodec.quant import dequantize
 from nfcodec.sections import (
     TableLayout,
+    decode_latent_model,
     decode_latents,
+    decode_latents_arm,
     decode_weights,
-    encode_latents,
+    encode_latent_model,
+    encode_latents_arm,
     encode_weights,
-    latent_bits,
+    latent_bits_arm,
+    plane_shapes,
 )
 from nfcodec.transforms import permute_pixels, unpermute_pixels
 
@@ -200,6 +204,7 @@ def encode_image(
     field_options: dict[str, int] | None = None,
 ) -> EncodeResult:
     """Encode `image` (path or uint8 array) and optionally write the .nfc to `output` atomically."""
+    from nfcodec.fit.arm_rate import ArmRateModel
     from nfcodec.fit.presets import preset_named
     from nfcodec.fit.rate import RateModel
     from nfcodec.fit.trainer import fit_field
@@ -223,33 +228,38 @@ def encode_image(
 
     torch.manual_seed(seed)
     model = build_field(config, height, width, channels).to(dev)
-    context_rows = getattr(config, "context_rows", 0)
-    rate_model = RateModel(model.latent_tables(), context_rows).to(dev)
+    rate_proxy = RateModel(model.latent_tables(), getattr(config, "context_rows", 0)).to(dev)
+    rate_model = ArmRateModel(
+        model.latent_tables(), settings.arm_hidden, settings.rate_sample_fraction
+    ).to(dev)
     n_pixels = height * width
 
     layouts = _layouts(model)
 
     def coded_bits() -> float:
-        """Exact-model size of the rounded latents + quantised network + container overhead."""
+        """Exact-model size of the rounded latents + both networks + container overhead."""
         tables = [
             torch.round(p.detach()).to(torch.int32).cpu().numpy() for p in model.latent_parameters()
         ]
         weights = sum(
             tensor_bits(quantize(p.detach().cpu().numpy(), 8)) for p in model.network_parameters()
         )
-        return latent_bits(tables, layouts, context_rows) + weights + 8.0 * CONTAINER_OVERHEAD_BYTES
+        arm = rate_model.to_integer()
+        latents = latent_bits_arm(tables, layouts, arm) + 8.0 * len(encode_latent_model(arm))
+        return latents + weights + 8.0 * CONTAINER_OVERHEAD_BYTES
 
     bar = _Bar(quiet, settings.steps)
     try:
         report = fit_field(
             model,
             target,
-            rate_model,
+            rate_proxy,
             settings,
             _start_lmbda(lmbda, target_bpp),
             target_bpp=target_bpp,
             coded_bits=coded_bits,
             progress=bar,
+            entropy_model=rate_model,
         )
     finally:
         bar.close()
@@ -289,14 +299,16 @@ def encode_image(
         field_kind=config.kind,
         field_params=config.to_params(),
     )
+    arm = rate_model.to_integer()
+    model_section = Section(SectionKind.LATENT_MODEL, encode_latent_model(arm))
     latent_section = Section(
         SectionKind.LATENTS,
-        encode_latents([s.numpy() for s in latent_symbols], layouts, context_rows),
+        encode_latents_arm([s.numpy() for s in latent_symbols], layouts, arm),
     )
 
     def container(weight_symbols: list[np.ndarray], exponents: list[int]) -> bytes:
         weights = Section(SectionKind.WEIGHTS, encode_weights(weight_symbols, exponents))
-        return write_nfc(header, [latent_section, weights])
+        return write_nfc(header, [model_section, latent_section, weights])
 
     data = _quantise_network(
         model.network_parameters(),
@@ -368,9 +380,13 @@ def decode(source: Any, output: Any = None, *, device: str = "cpu") -> np.ndarra
     config = cls.config_type.from_params(header.field_params)
     model = _build_bounded(config, header)
     layouts = _layouts(model)
-    tables = decode_latents(
-        nfc.section(SectionKind.LATENTS), layouts, getattr(config, "context_rows", 0)
-    )
+    if nfc.major >= 2:
+        arm = decode_latent_model(nfc.section(SectionKind.LATENT_MODEL), len(plane_shapes(layouts)))
+        tables = decode_latents_arm(nfc.section(SectionKind.LATENTS), layouts, arm)
+    else:
+        tables = decode_latents(
+            nfc.section(SectionKind.LATENTS), layouts, getattr(config, "context_rows", 0)
+        )
     params = model.network_parameters()
     weights, exponents = decode_weights(
         nfc.section(SectionKind.WEIGHTS), [p.numel() for p in params]

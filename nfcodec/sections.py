@@ -24,6 +24,14 @@ from nfcodec.entropy import (
     best_class,
     best_classes_by_context,
 )
+from nfcodec.entropy.arm import (
+    MAX_HIDDEN,
+    WEIGHT_EXPONENT,
+    ArmWeights,
+    decode_planes,
+    encode_planes,
+)
+from nfcodec.entropy.arm import latent_bits as arm_latent_bits
 from nfcodec.errors import CorruptStream
 from nfcodec.quant import MAX_STEP_EXPONENT, MIN_STEP_EXPONENT
 
@@ -165,3 +173,76 @@ def decode_weights(payload: bytes, sizes: Sequence[int]) -> tuple[list[np.ndarra
     out = [reader.read(size, int(cls)) for size, cls in zip(sizes, head[:, 1], strict=True)]
     reader.finish()
     return out, exponents
+
+
+# ---------------------------------------------------------------------------------------------
+# Format 2: LATENT_MODEL (the ARM's integer parameters) and LATENTS as one rANS stream.
+
+
+def plane_shapes(layouts: Sequence[TableLayout]) -> list[tuple[int, int]]:
+    """One (height, width) plane per table feature, in coding order; a table without a
+    spatial layout is one column."""
+    shapes = []
+    for layout in layouts:
+        shape = layout.grid_shape if layout.grid_shape is not None else (layout.rows, 1)
+        shapes.extend([(int(shape[0]), int(shape[1]))] * layout.features)
+    return shapes
+
+
+def tables_to_planes(tables: Sequence[np.ndarray], layouts: Sequence[TableLayout]) -> list:
+    return [
+        np.ascontiguousarray(table[:, feature]).reshape(shape)
+        for table, layout in zip(tables, layouts, strict=True)
+        for feature, shape in zip(
+            range(layout.features), plane_shapes([layout]), strict=True
+        )
+    ]
+
+
+def planes_to_tables(planes: Sequence[np.ndarray], layouts: Sequence[TableLayout]) -> list:
+    out, cursor = [], 0
+    for layout in layouts:
+        table = np.empty((layout.rows, layout.features), dtype=np.int32)
+        for feature in range(layout.features):
+            table[:, feature] = planes[cursor].reshape(-1)
+            cursor += 1
+        out.append(table)
+    return out
+
+
+def encode_latent_model(weights: ArmWeights) -> bytes:
+    """Hidden width (one byte), then the four integer tensors as a weight payload (step 2**-8)."""
+    tensors = weights.tensors()
+    return bytes([weights.hidden]) + encode_weights(tensors, [WEIGHT_EXPONENT] * len(tensors))
+
+
+def decode_latent_model(payload: bytes, planes: int) -> ArmWeights:
+    if not payload:
+        raise CorruptStream("latent model section is empty")
+    hidden = payload[0]
+    if not 1 <= hidden <= MAX_HIDDEN:
+        raise CorruptStream(f"latent model hidden width {hidden} outside 1..{MAX_HIDDEN}")
+    shapes = ArmWeights.shapes(hidden, planes)
+    tensors, exponents = decode_weights(payload[1:], [int(np.prod(s)) for s in shapes])
+    if any(e != WEIGHT_EXPONENT for e in exponents):
+        raise CorruptStream(f"latent model steps must all be 2**-{WEIGHT_EXPONENT}")
+    return ArmWeights.from_tensors(tensors, hidden, planes)
+
+
+def encode_latents_arm(
+    tables: Sequence[np.ndarray], layouts: Sequence[TableLayout], weights: ArmWeights
+) -> bytes:
+    return encode_planes(tables_to_planes(tables, layouts), weights)
+
+
+def decode_latents_arm(
+    payload: bytes, layouts: Sequence[TableLayout], weights: ArmWeights
+) -> list[np.ndarray]:
+    planes = decode_planes(payload, plane_shapes(layouts), weights)
+    return planes_to_tables(planes, layouts)
+
+
+def latent_bits_arm(
+    tables: Sequence[np.ndarray], layouts: Sequence[TableLayout], weights: ArmWeights
+) -> float:
+    return arm_latent_bits(tables_to_planes(tables, layouts), weights)

@@ -76,6 +76,17 @@ VECTORS: tuple[Vector, ...] = (
     Vector("hashgrid_gray_1x1", "a single grey pixel", 1, 1, 1, "hashgrid"),
     Vector("hashgrid_gelu_rgb_16x12", "format 1.1: hashgrid defaults with the GELU MLP, RGB",
            16, 12, 3, "hashgrid", options={"activation": 1}),
+    # Format 2.0: latents coded with the autoregressive model (SPEC section 14).
+    Vector("v2_hashgrid_rgb_24x16", "format 2.0: hashgrid defaults, ARM-coded dense grids, RGB",
+           24, 16, 3, "hashgrid"),
+    Vector("v2_hashgrid_rgb_16x12_permute", "format 2.0: hashgrid with the pixel permutation",
+           16, 12, 3, "hashgrid", permute=True, seed=7),
+    Vector("v2_hashgrid_gray_16x12_hashed", "format 2.0: grayscale, 2 features, hashed levels "
+           "coded as one-column planes", 16, 12, 1, "hashgrid",
+           options={"features": 2, "log2_table_size": 4, "levels": 3}),
+    Vector("v2_diner_mlp_rgb_12x8", "format 2.0: DINER's per-pixel table as one-column planes",
+           12, 8, 3, "diner"),
+    Vector("v2_hashgrid_gray_1x1", "format 2.0: a single grey pixel", 1, 1, 1, "hashgrid"),
 )
 
 
@@ -137,6 +148,7 @@ def manifest_entry(vector: Vector, data: bytes) -> dict[str, Any]:
         "bytes": len(data),
         "description": vector.description,
         "exercises": {
+            "format": f"{info.major}.{info.minor}",
             "field": vector.field,
             "field_params": header.params(),
             "permute": header.permute,

@@ -175,7 +175,9 @@ def test_info_names_field_params_and_section_sizes(good_nfc: bytes, tmp_path: Pa
     for kind, length in info.sections:
         assert f"{kind.name.lower()}" in text
         assert f"{length} bytes" in text
-    assert {kind for kind, _ in info.sections} == {SectionKind.LATENTS, SectionKind.WEIGHTS}
+    assert {kind for kind, _ in info.sections} == {
+        SectionKind.LATENT_MODEL, SectionKind.LATENTS, SectionKind.WEIGHTS
+    }
     assert f"total:       {len(good_nfc)} bytes" in text
 
 
@@ -270,7 +272,7 @@ def damaged_files(good: bytes) -> dict[str, bytes]:
         "flipped-byte": good[:middle] + bytes([good[middle] ^ 0x40]) + good[middle + 1 :],
         "trailing-garbage": good + b"\x00",
         "wrong-magic": b"\x89PNG" + good[4:],
-        "future-major": good[:4] + b"\x02" + good[5:],
+        "future-major": good[:4] + b"\x03" + good[5:],
         "future-minor": good[:5] + b"\x07" + good[6:],
         "absurd-width": raw_file(width=1 << 40, height=1),
         "zero-height": raw_file(width=4, height=0),
@@ -302,9 +304,9 @@ def test_info_damaged_file(case: str, good_nfc: bytes, tmp_path: Path) -> None:
 
 def test_future_version_message_names_the_version(good_nfc: bytes, tmp_path: Path) -> None:
     source = tmp_path / "future.nfc"
-    source.write_bytes(good_nfc[:4] + b"\x02\x00" + good_nfc[6:])
+    source.write_bytes(good_nfc[:4] + b"\x03\x00" + good_nfc[6:])
     result = run_cli("decode", source, tmp_path / "x.png")
-    assert "2.0" in assert_one_line_error(result.exit_code, result.stdout, result.stderr)
+    assert "3.0" in assert_one_line_error(result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.mark.parametrize("command", ["decode", "info"])

@@ -230,11 +230,13 @@ def test_other_versions_are_unsupported(major: int, minor: int) -> None:
 
 def test_version_1_0_header_takes_the_defaults_of_later_parameters() -> None:
     """A 1.0 hash-grid header has no `activation`; it decodes as ReLU (0), what 1.0 meant."""
-    old = crafted(header_block(params=HASHGRID_PARAMS[:-1]), minor=0)
+    old = crafted(header_block(params=HASHGRID_PARAMS[:-1]), major=1, minor=0)
     assert read_info(old).header.params()["activation"] == 0
-    # the same 8 values in a 1.1 file are one short: the section count is read as activation
-    with pytest.raises(CorruptStream):
-        read_info(crafted(header_block(params=HASHGRID_PARAMS[:-1])))
+    # the same 8 values in a 1.1 or 2.0 file are one short: the section count is read as
+    # activation
+    for major, minor in ((1, 1), (2, 0)):
+        with pytest.raises(CorruptStream):
+            read_info(crafted(header_block(params=HASHGRID_PARAMS[:-1]), major=major, minor=minor))
 
 
 def test_crafted_valid_file_parses() -> None:

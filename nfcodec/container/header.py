@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nfcodec.container.spec import FIELD_PARAMS, FORMAT_MINOR, MAX_PIXELS, MAX_SIDE, FieldKind
+from nfcodec.container.spec import (
+    FIELD_PARAMS,
+    FORMAT_MAJOR,
+    FORMAT_MINOR,
+    MAX_PIXELS,
+    MAX_SIDE,
+    FieldKind,
+)
 from nfcodec.errors import CorruptStream, UnknownComponent
 
 MAX_VARINT_BYTES = 10  # ceil(64 / 7): enough for any 64-bit value
@@ -172,10 +179,12 @@ def encode_header_fields(header: Header) -> bytes:
     return b"".join(parts)
 
 
-def decode_header_fields(reader: ByteReader, minor: int = FORMAT_MINOR) -> Header:
+def decode_header_fields(
+    reader: ByteReader, version: tuple[int, int] = (FORMAT_MAJOR, FORMAT_MINOR)
+) -> Header:
     """Read the header fields; bounds are enforced before anything is built from them.
 
-    `minor` is the file's minor version: parameters added later take their declared default.
+    `version` is the file's (major, minor): parameters added later take their declared default.
     """
     image_byte = reader.u8("header image byte")
     if image_byte & RESERVED_IMAGE_BITS:
@@ -185,7 +194,7 @@ def decode_header_fields(reader: ByteReader, minor: int = FORMAT_MINOR) -> Heade
     seed = reader.varint("header seed")
     kind = resolve_field_kind(reader.varint("header field kind"))
     params = tuple(
-        reader.varint(f"header {spec.name}") if spec.since_minor <= minor else spec.default
+        reader.varint(f"header {spec.name}") if spec.since <= version else spec.default
         for spec in FIELD_PARAMS[kind]
     )
     try:

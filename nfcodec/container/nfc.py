@@ -25,6 +25,7 @@ from nfcodec.container.spec import (
     MAX_HEADER_BYTES,
     MAX_SECTION_BYTES,
     MAX_SECTIONS,
+    READABLE_VERSIONS,
     SectionKind,
 )
 from nfcodec.errors import (
@@ -163,15 +164,15 @@ def _check_preamble(view: memoryview) -> tuple[int, int]:
     if len(view) < PREAMBLE_BYTES:
         raise CorruptStream(f"truncated version: file is only {len(view)} bytes")
     major, minor = view[len(MAGIC)], view[len(MAGIC) + 1]
-    if major != FORMAT_MAJOR or minor > FORMAT_MINOR:
+    if minor > READABLE_VERSIONS.get(major, -1):
+        readable = ", ".join(f"{m}.0 to {m}.{top}" for m, top in READABLE_VERSIONS.items())
         raise UnsupportedVersion(
-            f"file format version {major}.{minor} is not supported; this decoder reads "
-            f"{FORMAT_MAJOR}.0 to {FORMAT_MAJOR}.{FORMAT_MINOR}"
+            f"file format version {major}.{minor} is not supported; this decoder reads {readable}"
         )
     return major, minor
 
 
-def _read_header_block(reader: ByteReader, minor: int) -> tuple[Header, int]:
+def _read_header_block(reader: ByteReader, version: tuple[int, int]) -> tuple[Header, int]:
     """Length-prefixed header block and its CRC; returns the header and the section count."""
     length = reader.varint("header length")
     if length > MAX_HEADER_BYTES:
@@ -184,7 +185,7 @@ def _read_header_block(reader: ByteReader, minor: int) -> tuple[Header, int]:
     reader.pos = block_end
     if reader.u32("header CRC") != expected:
         raise CorruptStream("header CRC-32 mismatch")
-    header = decode_header_fields(block, minor)
+    header = decode_header_fields(block, version)
     count = block.varint("section count")
     if count > MAX_SECTIONS:
         raise CorruptStream(f"section count {count} exceeds {MAX_SECTIONS}")
@@ -228,7 +229,7 @@ def _parse(data: object) -> _Parsed:
     view = _as_view(data)
     major, minor = _check_preamble(view)
     reader = ByteReader(view, PREAMBLE_BYTES)
-    header, count = _read_header_block(reader, minor)
+    header, count = _read_header_block(reader, (major, minor))
     header_bytes = reader.pos
     sections: list[tuple[SectionKind, memoryview]] = []
     for _ in range(count):

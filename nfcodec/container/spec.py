@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 MAGIC = b"\x89NFC"
-FORMAT_MAJOR = 1
-FORMAT_MINOR = 1  # 1.1 added the hash grid's `activation`; 1.0 files still decode
+FORMAT_MAJOR = 2  # what encoders write: 2.0 codes latents with the autoregressive model
+FORMAT_MINOR = 0
+# Highest minor version read for each major: 1.1 added the hash grid's `activation`.
+READABLE_VERSIONS = {1: 1, 2: 0}
 
 MAX_SIDE = 16384  # pixels per side a decoder accepts
 MAX_PIXELS = 1 << 26  # 67 M pixels: bounds every allocation that scales with the image
@@ -29,20 +31,21 @@ class SectionKind(IntEnum):
 
     LATENTS = 1  # grid tables / per-pixel tables: entropy-coded integer symbols
     WEIGHTS = 2  # network weights: entropy-coded integer symbols + quantization steps
+    LATENT_MODEL = 3  # format 2: the autoregressive latent model's integer parameters
 
 
 @dataclass(frozen=True)
 class ParamSpec:
     """One integer hyper-parameter of a field, stored in the header in declaration order.
 
-    A parameter added in minor version `since_minor` is absent from older files, which are
+    A parameter added in version `since` (major, minor) is absent from older files, which are
     decoded as if it held `default` (the behaviour those files were written with).
     """
 
     name: str
     lo: int
     hi: int
-    since_minor: int = 0
+    since: tuple[int, int] = (1, 0)
     default: int = 0
 
 
@@ -57,8 +60,8 @@ FIELD_PARAMS: dict[FieldKind, tuple[ParamSpec, ...]] = {
         ParamSpec("finest_resolution", 1, MAX_SIDE),
         ParamSpec("hidden_width", 1, 256),
         ParamSpec("hidden_layers", 0, 8),
-        ParamSpec("context_rows", 0, 2),
-        ParamSpec("activation", 0, 1, since_minor=1, default=0),  # 0 = ReLU, 1 = GELU
+        ParamSpec("context_rows", 0, 2),  # format 1 only; 2.x ignores it (the ARM replaces it)
+        ParamSpec("activation", 0, 1, since=(1, 1), default=0),  # 0 = ReLU, 1 = GELU
     ),
     FieldKind.DINER: (
         ParamSpec("table_width", 1, 3),
