@@ -204,7 +204,7 @@ def encode_image(
     field_options: dict[str, int] | None = None,
 ) -> EncodeResult:
     """Encode `image` (path or uint8 array) and optionally write the .nfc to `output` atomically."""
-    from nfcodec.fit.arm_rate import ArmRateModel
+    from nfcodec.fit.arm_rate import ArmRateModel, coarsen_steps
     from nfcodec.fit.presets import preset_named
     from nfcodec.fit.rate import RateModel
     from nfcodec.fit.trainer import fit_field
@@ -299,11 +299,15 @@ def encode_image(
         field_kind=config.kind,
         field_params=config.to_params(),
     )
-    arm = rate_model.to_integer()
+    symbol_tables = [s.numpy() for s in latent_symbols]
+    arm = coarsen_steps(
+        rate_model.to_integer(),
+        lambda w: latent_bits_arm(symbol_tables, layouts, w) + 8.0 * len(encode_latent_model(w)),
+    )
     model_section = Section(SectionKind.LATENT_MODEL, encode_latent_model(arm))
     latent_section = Section(
         SectionKind.LATENTS,
-        encode_latents_arm([s.numpy() for s in latent_symbols], layouts, arm),
+        encode_latents_arm(symbol_tables, layouts, arm),
     )
 
     def container(weight_symbols: list[np.ndarray], exponents: list[int]) -> bytes:

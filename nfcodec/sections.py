@@ -210,10 +210,21 @@ def planes_to_tables(planes: Sequence[np.ndarray], layouts: Sequence[TableLayout
     return out
 
 
+def coarsest_exponent(values: np.ndarray) -> int:
+    """Smallest e <= 8 such that every value (units of 2**-8) is a multiple of 2**(8 - e)."""
+    exponent = WEIGHT_EXPONENT
+    while exponent > 0 and not np.any(values % (1 << (WEIGHT_EXPONENT - exponent + 1))):
+        exponent -= 1
+    return exponent
+
+
 def encode_latent_model(weights: ArmWeights) -> bytes:
-    """Hidden width (one byte), then the four integer tensors as a weight payload (step 2**-8)."""
+    """Hidden width (one byte), then the four integer tensors as a weight payload, each with
+    the coarsest step that holds its values exactly."""
     tensors = weights.tensors()
-    return bytes([weights.hidden]) + encode_weights(tensors, [WEIGHT_EXPONENT] * len(tensors))
+    exponents = [coarsest_exponent(t) for t in tensors]
+    symbols = [t >> (WEIGHT_EXPONENT - e) for t, e in zip(tensors, exponents, strict=True)]
+    return bytes([weights.hidden]) + encode_weights(symbols, exponents)
 
 
 def decode_latent_model(payload: bytes, planes: int) -> ArmWeights:
@@ -223,9 +234,13 @@ def decode_latent_model(payload: bytes, planes: int) -> ArmWeights:
     if not 1 <= hidden <= MAX_HIDDEN:
         raise CorruptStream(f"latent model hidden width {hidden} outside 1..{MAX_HIDDEN}")
     shapes = ArmWeights.shapes(hidden, planes)
-    tensors, exponents = decode_weights(payload[1:], [int(np.prod(s)) for s in shapes])
-    if any(e != WEIGHT_EXPONENT for e in exponents):
-        raise CorruptStream(f"latent model steps must all be 2**-{WEIGHT_EXPONENT}")
+    symbols, exponents = decode_weights(payload[1:], [int(np.prod(s)) for s in shapes])
+    if any(e > WEIGHT_EXPONENT for e in exponents):
+        raise CorruptStream(f"latent model steps finer than 2**-{WEIGHT_EXPONENT}")
+    tensors = [
+        np.asarray(values, dtype=np.int64) << (WEIGHT_EXPONENT - e)
+        for values, e in zip(symbols, exponents, strict=True)
+    ]
     return ArmWeights.from_tensors(tensors, hidden, planes)
 
 

@@ -14,7 +14,7 @@ from nfcodec.entropy import arm
 from nfcodec.entropy.arm import (
     ALPHABET,
     CDF,
-    CONTEXT_SIZE,
+    INPUT_SIZE,
     MAX_LATENT,
     MAX_PARAMETER,
     ArmWeights,
@@ -25,7 +25,7 @@ from nfcodec.entropy.arm import (
 from nfcodec.entropy.rans import PRECISION
 from nfcodec.errors import CorruptStream, InputError
 from nfcodec.fields.base import LatentTable
-from nfcodec.fit.arm_rate import ArmRateModel
+from nfcodec.fit.arm_rate import ArmRateModel, coarsen_steps
 from nfcodec.sections import (
     TableLayout,
     decode_latent_model,
@@ -41,7 +41,7 @@ TABLE_SHA256 = "aeabe281db7c83cc65c5920e4404949e31aca275e0f1c8719e57124ce57b8392
 def random_weights(rng: np.random.Generator, hidden: int, planes: int, spread: int = 300):
     return ArmWeights.from_tensors(
         [
-            rng.integers(-spread, spread, (hidden, CONTEXT_SIZE)),
+            rng.integers(-spread, spread, (hidden, INPUT_SIZE)),
             rng.integers(-2 * spread, 2 * spread, hidden),
             rng.integers(-spread, spread, (2, hidden)),
             rng.integers(-2 * spread, 2 * spread, (planes, 2)),
@@ -100,7 +100,7 @@ def test_round_trip_and_exact_cost(case: tuple[list[np.ndarray], ArmWeights]) ->
 def test_predictable_planes_cost_little() -> None:
     """A model that predicts each latent from its left neighbour codes a ramp in ~nothing."""
     hidden = 2
-    w1 = np.zeros((hidden, CONTEXT_SIZE), dtype=np.int64)
+    w1 = np.zeros((hidden, INPUT_SIZE), dtype=np.int64)
     w1[0, 11], w1[1, 11] = 256, -256  # relu(left) and relu(-left)
     w2 = np.array([[256, -256], [0, 0]], dtype=np.int64)
     b2 = np.array([[256, -6 * 256]], dtype=np.int64)  # mean left + 1, scale 2**-6
@@ -201,18 +201,43 @@ def test_latent_model_payload_round_trip_and_bounds() -> None:
     for bad_hidden in (0, 33):
         with pytest.raises(CorruptStream, match="hidden width"):
             decode_latent_model(bytes([bad_hidden]) + payload[1:], 3)
-    wrong_step = bytearray(payload)
-    wrong_step[1] = 7  # first tensor's exponent
-    with pytest.raises(CorruptStream, match="2\\*\\*-8"):
-        decode_latent_model(bytes(wrong_step), 3)
+    too_fine = bytearray(payload)
+    too_fine[1] = 9  # first tensor's exponent
+    with pytest.raises(CorruptStream, match="finer than 2\\*\\*-8"):
+        decode_latent_model(bytes(too_fine), 3)
     with pytest.raises(CorruptStream):
         decode_latent_model(payload, 4)  # the header implies another plane count
     with pytest.raises(CorruptStream):
         decode_latent_model(b"", 3)
 
 
+def test_latent_model_uses_the_coarsest_exact_step() -> None:
+    """Values on a coarser grid are stored with fewer bits and decode to the same integers."""
+    rng = np.random.default_rng(5)
+    fine = random_weights(rng, 4, 2)
+    coarse = ArmWeights.from_tensors([(t // 16) * 16 for t in fine.tensors()], 4, 2)
+    payload = encode_latent_model(coarse)
+    assert len(payload) < len(encode_latent_model(fine))
+    assert payload[1] == 4  # W1's step 2**-4
+    for a, b in zip(decode_latent_model(payload, 2).tensors(), coarse.tensors(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_coarsened_steps_never_cost_more() -> None:
+    rng = np.random.default_rng(6)
+    planes = [np.rint(rng.laplace(0, 2.0, (30, 40))).astype(np.int64)]
+    weights = random_weights(rng, 4, 1, spread=40)
+
+    def cost(w: ArmWeights) -> float:
+        return latent_bits(planes, w) + 8 * len(encode_latent_model(w))
+
+    chosen = coarsen_steps(weights, cost)
+    assert cost(chosen) <= cost(weights)
+    assert len(encode_latent_model(chosen)) < len(encode_latent_model(weights))
+
+
 def test_parameters_beyond_the_bound_are_corrupt() -> None:
-    tensors = [np.zeros((1, CONTEXT_SIZE)), np.zeros(1), np.zeros((2, 1)), np.zeros((1, 2))]
+    tensors = [np.zeros((1, INPUT_SIZE)), np.zeros(1), np.zeros((2, 1)), np.zeros((1, 2))]
     tensors[0][0, 0] = MAX_PARAMETER + 1
     with pytest.raises(CorruptStream):
         ArmWeights.from_tensors(tensors, 1, 1)

@@ -1,7 +1,9 @@
 """The autoregressive latent entropy model of format 2 (numpy + numba; no torch).
 
 Every latent plane is coded in raster order. For each latent, a small integer MLP reads the
-already-decoded neighbours in the 5x5 causal window (`CONTEXT_OFFSETS`) and predicts a mean (in
+already-decoded neighbours in the 5x5 causal window (`CONTEXT_OFFSETS`) and their magnitudes
+(activity, which sets the scale on sparse levels, is a sum of magnitudes that a narrow ReLU
+layer cannot form from signed inputs alone) and predicts a mean (in
 1/16 units) and a scale class; the symbol is coded with rANS under the discretised Laplace of that
 mean and scale, from integer tables built here by integer arithmetic only. Values more than
 `RADIUS` from the mean's integer part escape to an Exp-Golomb code of equiprobable bits.
@@ -36,6 +38,7 @@ CONTEXT_OFFSETS = np.array(
     dtype=np.int64,
 )  # fmt: skip
 CONTEXT_SIZE = len(CONTEXT_OFFSETS)
+INPUT_SIZE = 2 * CONTEXT_SIZE  # the neighbours, then their magnitudes
 WEIGHT_EXPONENT = 8  # every ARM parameter is an integer in units of 2**-8
 MAX_HIDDEN = 32
 MAX_PARAMETER = 1 << 16  # |integer parameter| bound, so no sum can overflow int64
@@ -72,7 +75,7 @@ DECAY_Q32 = np.array([
 class ArmWeights:
     """Integer ARM parameters (units of 2**-8): one MLP shared by all planes, biases per plane.
 
-    w1 (hidden, CONTEXT_SIZE), b1 (hidden,), w2 (2, hidden), b2 (planes, 2); output 0 is the
+    w1 (hidden, INPUT_SIZE), b1 (hidden,), w2 (2, hidden), b2 (planes, 2); output 0 is the
     mean, output 1 the log2 scale.
     """
 
@@ -94,7 +97,7 @@ class ArmWeights:
 
     @staticmethod
     def shapes(hidden: int, planes: int) -> list[tuple[int, ...]]:
-        return [(hidden, CONTEXT_SIZE), (hidden,), (2, hidden), (planes, 2)]
+        return [(hidden, INPUT_SIZE), (hidden,), (2, hidden), (planes, 2)]
 
     @classmethod
     def from_tensors(cls, tensors: list[np.ndarray], hidden: int, planes: int) -> ArmWeights:
@@ -163,7 +166,7 @@ def _predict(plane, height, width, i, j, w1, b1, w2, b2m, b2s, ctx, hid):
     for a in range(w1.shape[0]):
         acc = b1[a]
         for k in range(ctx.shape[0]):
-            acc += w1[a, k] * ctx[k]
+            acc += w1[a, k] * ctx[k] + w1[a, CONTEXT_SIZE + k] * abs(ctx[k])
         acc = min(max(acc, 0), HIDDEN_CLIP)
         out_mu += w2[0, a] * acc
         out_scale += w2[1, a] * acc
@@ -188,7 +191,7 @@ def _plane_models(plane, w1, b1, w2, b2m, b2s):
     return out
 
 
-@njit(cache=True)
+@njit(inline="always")
 def _escape_bits(value: np.int64) -> np.int64:
     """Length of the Exp-Golomb order-0 code of value >= 0."""
     n = np.int64(0)
@@ -236,27 +239,36 @@ def _entries(planes_q, models, cdf, starts, freqs, count):
     return count
 
 
-@njit(cache=True)
-def _plane_cost(plane, models, cdf):
-    """Exact bits of one plane under its models (encoder-side estimate of the coded size)."""
-    total = 0.0
-    flat_q = plane.ravel()
-    flat_m = models.reshape(-1, 3)
-    for idx in range(flat_q.size):
-        m, f, s = flat_m[idx, 0], flat_m[idx, 1], flat_m[idx, 2]
-        d = np.int64(flat_q[idx]) - m
-        extra = 0.0
-        if d < -RADIUS:
-            a = 0
-            extra = _escape_bits(-d - RADIUS - 1)
-        elif d > RADIUS:
-            a = ALPHABET - 1
-            extra = _escape_bits(d - RADIUS - 1)
-        else:
-            a = d + RADIUS + 1
-        freq = cdf[s, f, a + 1] - cdf[s, f, a]
-        total += PRECISION - np.log2(freq) + extra
-    return total
+@njit(inline="always")
+def _latent_cost(q, m, f, s, cdf):
+    """Bits of latent q under (m, f, s): its table symbol plus any escape bits."""
+    d = np.int64(q) - m
+    extra = 0.0
+    if d < -RADIUS:
+        a = 0
+        extra = _escape_bits(-d - RADIUS - 1)
+    elif d > RADIUS:
+        a = ALPHABET - 1
+        extra = _escape_bits(d - RADIUS - 1)
+    else:
+        a = d + RADIUS + 1
+    return PRECISION - np.log2(cdf[s, f, a + 1] - cdf[s, f, a]) + extra
+
+
+@njit(parallel=True, cache=True)
+def _plane_cost(plane, w1, b1, w2, b2m, b2s, cdf):
+    """Exact bits of one plane, predicted and priced in one pass (encoder-side estimate)."""
+    height, width = plane.shape
+    row_bits = np.zeros(height)
+    for i in prange(height):
+        ctx = np.empty(CONTEXT_OFFSETS.shape[0], dtype=np.int64)
+        hid = np.empty(w1.shape[0], dtype=np.int64)
+        total = 0.0
+        for j in range(width):
+            m, f, s = _predict(plane, height, width, i, j, w1, b1, w2, b2m, b2s, ctx, hid)
+            total += _latent_cost(plane[i, j], m, f, s, cdf)
+        row_bits[i] = total
+    return row_bits.sum()
 
 
 @njit(cache=True)
@@ -358,8 +370,13 @@ def _models(planes: list[np.ndarray], weights: ArmWeights) -> list[np.ndarray]:
 def latent_bits(planes: list[np.ndarray], weights: ArmWeights) -> float:
     """Coded size in bits of `planes` (integer latents) under `weights`, without coding."""
     planes = _check_planes(planes, weights)
-    models = _models(planes, weights)
-    return float(sum(_plane_cost(q, m, CDF) for q, m in zip(planes, models, strict=True)))
+    means, scales = _split_biases(weights)
+    return float(
+        sum(
+            _plane_cost(q, weights.w1, weights.b1, weights.w2, int(means[p]), int(scales[p]), CDF)
+            for p, q in enumerate(planes)
+        )
+    )
 
 
 def encode_planes(planes: list[np.ndarray], weights: ArmWeights) -> bytes:

@@ -9,6 +9,7 @@ MLP over every latent would cost several times the rest of a training step.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from torch import nn
 
 from nfcodec.entropy.arm import (
     CONTEXT_OFFSETS,
-    CONTEXT_SIZE,
+    INPUT_SIZE,
     LOG2_SCALE_MAX,
     LOG2_SCALE_MIN,
     MAX_PARAMETER,
@@ -42,8 +43,8 @@ class ArmRateModel(nn.Module):
         self.shapes = plane_shapes(tables)
         self.sample_fraction = sample_fraction
         generator = torch.Generator().manual_seed(0)
-        bound = 1.0 / math.sqrt(CONTEXT_SIZE)
-        w1 = (torch.rand(hidden, CONTEXT_SIZE, generator=generator) * 2 - 1) * bound
+        bound = 1.0 / math.sqrt(INPUT_SIZE)
+        w1 = (torch.rand(hidden, INPUT_SIZE, generator=generator) * 2 - 1) * bound
         self.w1 = nn.Parameter(w1)
         self.b1 = nn.Parameter(torch.zeros(hidden))
         self.w2 = nn.Parameter(torch.zeros(2, hidden))
@@ -90,7 +91,9 @@ class ArmRateModel(nn.Module):
                 values.append(flat.index_select(0, index))
             plane_ids.append(torch.full((size,), p, dtype=torch.int64, device=flat.device))
             weights.append(torch.full((size,), count / size, device=flat.device))
-        hidden = torch.relu(torch.cat(contexts) @ self.w1.T + self.b1)
+        context = torch.cat(contexts)
+        inputs = torch.cat([context, context.abs()], dim=1)
+        hidden = torch.relu(inputs @ self.w1.T + self.b1)
         out = hidden @ self.w2.T + self.b2[torch.cat(plane_ids)]
         log2_scale = out[:, 1].clamp(LOG2_SCALE_MIN, LOG2_SCALE_MAX)
         bits = laplace_bits(torch.cat(values) - out[:, 0], torch.exp2(log2_scale))
@@ -114,3 +117,22 @@ class ArmRateModel(nn.Module):
                 (self.w1, self.b1, self.w2, self.b2), weights.tensors(), strict=True
             ):
                 param.copy_(torch.from_numpy(values * scale).to(param.dtype))
+
+
+def coarsen_steps(
+    weights: ArmWeights, cost: Callable[[ArmWeights], float], coarsest: int = 2
+) -> ArmWeights:
+    """Round each tensor, in turn, to the step 2**-e (e = 8 .. `coarsest`) that minimises
+    `cost` (bits of the latents plus the model), keeping the others as chosen so far."""
+    tensors = weights.tensors()
+    best_cost = cost(weights)
+    for index, original in enumerate(weights.tensors()):
+        for exponent in range(WEIGHT_EXPONENT - 1, coarsest - 1, -1):
+            unit = 1 << (WEIGHT_EXPONENT - exponent)
+            trial = list(tensors)
+            trial[index] = np.rint(original / unit).astype(np.int64) * unit
+            candidate = ArmWeights.from_tensors(trial, weights.hidden, weights.planes)
+            value = cost(candidate)
+            if value < best_cost:
+                best_cost, tensors = value, trial
+    return ArmWeights.from_tensors(tensors, weights.hidden, weights.planes)
