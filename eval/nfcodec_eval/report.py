@@ -218,7 +218,8 @@ def _dataset_section(
     lines += _harness_section(curves, published, refs)
     if refs is not None:
         chosen = overlay_curves(published)
-        lines += [f"Published curves drawn dashed ({refs.label}, `{refs.folder}`):", ""]
+        where = f"{Path(refs.folder).parent.name}/{Path(refs.folder).name}"  # no machine paths
+        lines += [f"Published curves drawn dashed ({refs.label}, `{where}`):", ""]
         lines += [f"- {label}: {curve.description}" for label, curve in chosen]
         lines.append("")
     else:
