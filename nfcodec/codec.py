@@ -229,8 +229,8 @@ def encode_image(
     torch.manual_seed(seed)
     model = build_field(config, height, width, channels).to(dev)
     rate_proxy = RateModel(model.latent_tables(), getattr(config, "context_rows", 0)).to(dev)
-    rate_model = ArmRateModel(
-        model.latent_tables(), settings.arm_hidden, settings.rate_sample_fraction
+    latent_model = ArmRateModel(
+        model.latent_tables(), settings.entropy_model_hidden, settings.entropy_model_sample
     ).to(dev)
     n_pixels = height * width
 
@@ -244,7 +244,7 @@ def encode_image(
         weights = sum(
             tensor_bits(quantize(p.detach().cpu().numpy(), 8)) for p in model.network_parameters()
         )
-        arm = rate_model.to_integer()
+        arm = latent_model.to_integer()
         latents = latent_bits_arm(tables, layouts, arm) + 8.0 * len(encode_latent_model(arm))
         return latents + weights + 8.0 * CONTAINER_OVERHEAD_BYTES
 
@@ -259,7 +259,7 @@ def encode_image(
             target_bpp=target_bpp,
             coded_bits=coded_bits,
             progress=bar,
-            entropy_model=rate_model,
+            entropy_model=latent_model,
         )
     finally:
         bar.close()
@@ -301,7 +301,7 @@ def encode_image(
     )
     symbol_tables = [s.numpy() for s in latent_symbols]
     arm = coarsen_steps(
-        rate_model.to_integer(),
+        latent_model.to_integer(),
         lambda w: latent_bits_arm(symbol_tables, layouts, w) + 8.0 * len(encode_latent_model(w)),
     )
     model_section = Section(SectionKind.LATENT_MODEL, encode_latent_model(arm))

@@ -17,8 +17,8 @@ class Preset:
     batch_fraction: share of pixels drawn (stratified) for each soft-phase step (1 = full image);
     hard_batch_fraction: the same for the hard phase; 0.25 measured as good as every pixel
     (kodim15 at 1 bpp: equal PSNR) and ~6 s faster on a 768x512 image.
-    arm_hidden: hidden width of the autoregressive latent model (coded in the file).
-    rate_sample_fraction: share of latents the latent model learns from per update;
+    entropy_model_hidden: hidden width of the autoregressive latent model (coded in the file);
+    entropy_model_sample: share of latents it learns from per update;
     entropy_model_every: steps between its updates (it tracks slowly moving latents).
     """
 
@@ -32,9 +32,9 @@ class Preset:
     hard_batch_fraction: float = 0.25
     lr_floor: float = 0.02
     rate_update_every: int = 20
-    arm_hidden: int = 8
+    entropy_model_hidden: int = 8
     lr_entropy_model: float = 0.02
-    rate_sample_fraction: float = 0.0625
+    entropy_model_sample: float = 0.0625
     entropy_model_every: int = 4
 
 

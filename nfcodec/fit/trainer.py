@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -62,7 +62,7 @@ class RateEstimator(Protocol):
 
     def bits(self, latents: list[torch.Tensor]) -> torch.Tensor: ...
 
-    def parameters(self): ...  # noqa: ANN201 - torch's own signature
+    def parameters(self) -> Iterator[torch.nn.Parameter]: ...
 
 
 class _AddInto(torch.autograd.Function):
