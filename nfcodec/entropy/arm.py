@@ -151,7 +151,7 @@ CDF = build_cdf_tables()
 
 
 @njit(inline="always")
-def _predict(plane, height, width, i, j, w1, b1, w2, b2m, b2s, ctx, hid):
+def _predict(plane, height, width, i, j, w1, b1, w2, b2m, b2s, ctx):
     """(floor of the mean, its sixteenths, scale class) of latent (i, j) from its context."""
     for k in range(CONTEXT_OFFSETS.shape[0]):
         ii = i + CONTEXT_OFFSETS[k, 0]
@@ -182,9 +182,8 @@ def _plane_models(plane, w1, b1, w2, b2m, b2s):
     out = np.empty((height, width, 3), dtype=np.int64)
     for i in prange(height):
         ctx = np.empty(CONTEXT_OFFSETS.shape[0], dtype=np.int64)
-        hid = np.empty(w1.shape[0], dtype=np.int64)
         for j in range(width):
-            m, f, s = _predict(plane, height, width, i, j, w1, b1, w2, b2m, b2s, ctx, hid)
+            m, f, s = _predict(plane, height, width, i, j, w1, b1, w2, b2m, b2s, ctx)
             out[i, j, 0] = m
             out[i, j, 1] = f
             out[i, j, 2] = s
@@ -262,10 +261,9 @@ def _plane_cost(plane, w1, b1, w2, b2m, b2s, cdf):
     row_bits = np.zeros(height)
     for i in prange(height):
         ctx = np.empty(CONTEXT_OFFSETS.shape[0], dtype=np.int64)
-        hid = np.empty(w1.shape[0], dtype=np.int64)
         total = 0.0
         for j in range(width):
-            m, f, s = _predict(plane, height, width, i, j, w1, b1, w2, b2m, b2s, ctx, hid)
+            m, f, s = _predict(plane, height, width, i, j, w1, b1, w2, b2m, b2s, ctx)
             total += _latent_cost(plane[i, j], m, f, s, cdf)
         row_bits[i] = total
     return row_bits.sum()
@@ -280,14 +278,12 @@ def _decode_planes(words, shapes, w1, b1, w2, b2, cdf, out, offsets):
     pos = np.int64(2)
     half = np.int64(1 << (PRECISION - 1))
     ctx = np.empty(CONTEXT_OFFSETS.shape[0], dtype=np.int64)
-    hid = np.empty(w1.shape[0], dtype=np.int64)
     for p in range(shapes.shape[0]):
         height, width = shapes[p, 0], shapes[p, 1]
         plane = out[offsets[p] : offsets[p] + height * width].reshape(height, width)
         for i in range(height):
             for j in range(width):
-                m, f, s = _predict(plane, height, width, i, j, w1, b1, w2, b2[p, 0], b2[p, 1],
-                                   ctx, hid)  # fmt: skip
+                m, f, s = _predict(plane, height, width, i, j, w1, b1, w2, b2[p, 0], b2[p, 1], ctx)
                 row = cdf[s, f]
                 slot = rans_slot(x)
                 lo, hi = 0, ALPHABET  # largest a with row[a] <= slot
