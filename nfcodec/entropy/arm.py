@@ -191,14 +191,22 @@ def _plane_models(plane, w1, b1, w2, b2m, b2s):
 
 
 @njit(inline="always")
-def _escape_bits(value: np.int64) -> np.int64:
-    """Length of the Exp-Golomb order-0 code of value >= 0."""
+def _symbol(d: np.int64):
+    """(alphabet index, escaped value v >= 1 or 0 when none) of offset d from the mean."""
+    if d < -RADIUS:
+        return 0, -d - RADIUS
+    if d > RADIUS:
+        return ALPHABET - 1, d - RADIUS
+    return d + RADIUS + 1, np.int64(0)
+
+
+@njit(inline="always")
+def _prefix_length(v: np.int64) -> np.int64:
+    """n with 2**n <= v < 2**(n+1): the Exp-Golomb prefix of v >= 1."""
     n = np.int64(0)
-    v = value + 1
-    while v > 1:
-        v >>= 1
+    while (v >> (n + 1)) > 0:
         n += 1
-    return 2 * n + 1
+    return n
 
 
 @njit(cache=True)
@@ -209,21 +217,12 @@ def _entries(planes_q, models, cdf, starts, freqs, count):
     flat_m = models.reshape(-1, 3)
     for idx in range(flat_q.size):
         m, f, s = flat_m[idx, 0], flat_m[idx, 1], flat_m[idx, 2]
-        d = np.int64(flat_q[idx]) - m
-        if d < -RADIUS:
-            a, excess = 0, -d - RADIUS - 1
-        elif d > RADIUS:
-            a, excess = ALPHABET - 1, d - RADIUS - 1
-        else:
-            a, excess = d + RADIUS + 1, np.int64(-1)
+        a, v = _symbol(np.int64(flat_q[idx]) - m)
         starts[count] = cdf[s, f, a]
         freqs[count] = cdf[s, f, a + 1] - cdf[s, f, a]
         count += 1
-        if excess >= 0:
-            v = excess + 1
-            n = np.int64(0)
-            while (v >> (n + 1)) > 0:
-                n += 1
+        if v > 0:
+            n = _prefix_length(v)
             for _ in range(n):  # n zeros, a one, then the n low bits of v
                 starts[count] = 0
                 freqs[count] = half
@@ -241,16 +240,8 @@ def _entries(planes_q, models, cdf, starts, freqs, count):
 @njit(inline="always")
 def _latent_cost(q, m, f, s, cdf):
     """Bits of latent q under (m, f, s): its table symbol plus any escape bits."""
-    d = np.int64(q) - m
-    extra = 0.0
-    if d < -RADIUS:
-        a = 0
-        extra = _escape_bits(-d - RADIUS - 1)
-    elif d > RADIUS:
-        a = ALPHABET - 1
-        extra = _escape_bits(d - RADIUS - 1)
-    else:
-        a = d + RADIUS + 1
+    a, v = _symbol(np.int64(q) - m)
+    extra = 2 * _prefix_length(v) + 1 if v > 0 else 0
     return PRECISION - np.log2(cdf[s, f, a + 1] - cdf[s, f, a]) + extra
 
 
