@@ -30,7 +30,7 @@ from nfcodec.container import (
 from nfcodec.container.spec import MAX_PIXELS, MAX_SECTIONS, MAX_SIDE
 from nfcodec.errors import CorruptStream, FormatError, UnknownComponent, UnsupportedVersion
 
-HASHGRID_PARAMS = (4, 2, 6, 4, 32, 16, 1, 1, 1)
+HASHGRID_PARAMS = (4, 2, 6, 4, 32, 16, 1, 1, 1, 1)
 DINER_PARAMS = (2, 1, 32, 2, 30)
 
 
@@ -228,15 +228,22 @@ def test_other_versions_are_unsupported(major: int, minor: int) -> None:
         read_info(bytes(data))
 
 
-def test_version_1_0_header_takes_the_defaults_of_later_parameters() -> None:
-    """A 1.0 hash-grid header has no `activation`; it decodes as ReLU (0), what 1.0 meant."""
-    old = crafted(header_block(params=HASHGRID_PARAMS[:-1]), major=1, minor=0)
+def test_older_headers_take_the_defaults_of_later_parameters() -> None:
+    """A 1.0 hash-grid header has no `activation` (it decodes as ReLU, what 1.0 meant); 1.1
+    and 2.0 headers have no `interpolation` (bilinear, what they were written with)."""
+    old = crafted(header_block(params=HASHGRID_PARAMS[:-2]), major=1, minor=0)
     assert read_info(old).header.params()["activation"] == 0
-    # the same 8 values in a 1.1 or 2.0 file are one short: the section count is read as
-    # activation
+    assert read_info(old).header.params()["interpolation"] == 0
     for major, minor in ((1, 1), (2, 0)):
+        nine = crafted(header_block(params=HASHGRID_PARAMS[:-1]), major=major, minor=minor)
+        assert read_info(nine).header.params()["interpolation"] == 0
+        assert read_info(nine).header.params()["activation"] == 1
+    # one value short for the version: the section count is read as the last parameter
+    for params, major, minor in ((8, 1, 1), (8, 2, 0), (9, 2, 1)):
         with pytest.raises(CorruptStream):
-            read_info(crafted(header_block(params=HASHGRID_PARAMS[:-1]), major=major, minor=minor))
+            read_info(
+                crafted(header_block(params=HASHGRID_PARAMS[:params]), major=major, minor=minor)
+            )
 
 
 def test_crafted_valid_file_parses() -> None:

@@ -8,8 +8,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nfcodec.kernels import LevelGeometry, grid_features, level_geometry
-from nfcodec.kernels.geometry import axis_samples, vertex_index
+from nfcodec.kernels import LAGRANGE, LevelGeometry, grid_features, level_geometry
+from nfcodec.kernels.geometry import (
+    axis_samples,
+    cubic_axis_samples,
+    lagrange_weights,
+    vertex_index,
+)
 from nfcodec.kernels.reference import grid_features_torch
 
 # ---------------------------------------------------------------- geometry, worked by hand
@@ -194,3 +199,73 @@ def test_fast_accepts_non_contiguous_and_accumulates_grad():
     once = torch.autograd.grad(grid_features_torch(leaves, levels, h, w).sum(), leaves)
     for p, g in zip(params, once, strict=True):
         torch.testing.assert_close(p.grad, 2 * g, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------- cubic Lagrange (format 2.1)
+
+
+def test_lagrange_weights_worked_and_exact_on_cubics():
+    w = lagrange_weights(np.array([0.0, 0.5], dtype=np.float32))
+    assert w.dtype == np.float32
+    np.testing.assert_array_equal(w[0], [0.0, 1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(w[1], [-0.0625, 0.5625, 0.5625, -0.0625])
+    # Cubic Lagrange reproduces any cubic through the taps -1, 0, 1, 2.
+    t = np.linspace(0, 1, 17, endpoint=False, dtype=np.float32)
+    weights = lagrange_weights(t).astype(np.float64)
+    points = np.array([-1.0, 0.0, 1.0, 2.0])
+    cubic = 0.3 * points**3 - points**2 + 2.0 * points - 0.7
+    expected = 0.3 * t.astype(np.float64) ** 3 - t**2 + 2.0 * t - 0.7
+    np.testing.assert_allclose(weights @ cubic, expected, atol=1e-6)
+
+
+def test_cubic_taps_clamp_to_the_grid():
+    taps, weights = cubic_axis_samples(5, 2)
+    lower, frac = axis_samples(5, 2)
+    assert taps.min() == 0 and taps.max() == 2
+    np.testing.assert_array_equal(taps[:, 1], lower)
+    np.testing.assert_array_equal(weights, lagrange_weights(frac))
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("subset", [False, True])
+def test_lagrange_fast_is_bit_identical_to_reference(case, subset):
+    """Every path evaluates the specified order, so features agree bit for bit."""
+    h, w, levels, tables = _setup(case)
+    gen = torch.Generator().manual_seed(2)
+    pixels = torch.randint(0, h * w, (2 * h * w + 3,), generator=gen) if subset else None
+    ref = grid_features_torch(tables, levels, h, w, pixels, LAGRANGE)
+    for backend in ("fast", "torch", "separable"):
+        out = grid_features(tables, levels, h, w, pixels=pixels, backend=backend,
+                            interpolation=LAGRANGE)
+        assert torch.equal(out, ref), backend
+    full = grid_features(tables, levels, h, w, interpolation=LAGRANGE)
+    if pixels is not None:
+        assert torch.equal(full[pixels], ref)
+
+    weight = torch.randn(ref.shape, generator=gen, dtype=torch.float64)
+    leaves64 = [t.double().requires_grad_(True) for t in tables]
+    g_ref = torch.autograd.grad(
+        (grid_features_torch(leaves64, levels, h, w, pixels, LAGRANGE) * weight).sum(), leaves64
+    )
+    leaves = [t.clone().requires_grad_(True) for t in tables]
+    out = grid_features(leaves, levels, h, w, pixels=pixels, interpolation=LAGRANGE)
+    g_fast = torch.autograd.grad(out, leaves, weight.float())
+    for a, b in zip(g_fast, g_ref, strict=True):
+        torch.testing.assert_close(a.double(), b, rtol=1e-5, atol=1e-5)
+
+
+def test_lagrange_reproduces_a_quadratic_away_from_the_edges():
+    """Inside the grid (no clamped taps) a quadratic in the vertex indices comes out exact."""
+    h, w = 30, 30
+    level = level_geometry(h, w, 10, 12)
+    i = torch.arange(level.cells_h + 1, dtype=torch.float64)[:, None]
+    j = torch.arange(level.cells_w + 1, dtype=torch.float64)[None, :]
+    table = (0.05 * i * i - 0.1 * i * j + 0.2 * j + 1.0).reshape(-1, 1).float()
+    out = grid_features([table], [level], h, w, interpolation=LAGRANGE)[:, 0].reshape(h, w)
+    v = (2 * torch.arange(h, dtype=torch.float64) + 1) * level.cells_h / (2 * h)
+    u = (2 * torch.arange(w, dtype=torch.float64) + 1) * level.cells_w / (2 * w)
+    expected = 0.05 * v[:, None] ** 2 - 0.1 * v[:, None] * u[None, :] + 0.2 * u[None, :] + 1.0
+    inside = (v >= 1) & (v < level.cells_h - 1)
+    inner = inside[:, None] & ((u >= 1) & (u < level.cells_w - 1))[None, :]
+    assert inner.sum() > 100
+    torch.testing.assert_close(out.double()[inner], expected[inner], rtol=0, atol=1e-5)

@@ -8,9 +8,10 @@ from enum import IntEnum
 
 MAGIC = b"\x89NFC"
 FORMAT_MAJOR = 2  # what encoders write: 2.0 codes latents with the autoregressive model
-FORMAT_MINOR = 0
-# Highest minor version read for each major: 1.1 added the hash grid's `activation`.
-READABLE_VERSIONS = {1: 1, 2: 0}
+FORMAT_MINOR = 1
+# Highest minor version read for each major: 1.1 added the hash grid's `activation`, 2.1 its
+# `interpolation`.
+READABLE_VERSIONS = {1: 1, 2: 1}
 
 MAX_SIDE = 16384  # pixels per side a decoder accepts
 MAX_PIXELS = 1 << 26  # 67 M pixels: bounds every allocation that scales with the image
@@ -24,6 +25,13 @@ class FieldKind(IntEnum):
 
     HASHGRID = 1
     DINER = 2
+
+
+class Interpolation(IntEnum):
+    """How the hash grid blends vertex features at a pixel (header parameter `interpolation`)."""
+
+    BILINEAR = 0  # the 2x2 vertices around the pixel
+    LAGRANGE = 1  # the 4x4 vertices around it, cubic Lagrange along each axis (since 2.1)
 
 
 class SectionKind(IntEnum):
@@ -62,6 +70,7 @@ FIELD_PARAMS: dict[FieldKind, tuple[ParamSpec, ...]] = {
         ParamSpec("hidden_layers", 0, 8),
         ParamSpec("context_rows", 0, 2),  # format 1 only; 2.x ignores it (the ARM replaces it)
         ParamSpec("activation", 0, 1, since=(1, 1), default=0),  # 0 = ReLU, 1 = GELU
+        ParamSpec("interpolation", 0, 1, since=(2, 1), default=0),  # `Interpolation`
     ),
     FieldKind.DINER: (
         ParamSpec("table_width", 1, 3),

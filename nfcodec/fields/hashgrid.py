@@ -14,7 +14,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from nfcodec.container.spec import FieldKind
+from nfcodec.container.spec import FieldKind, Interpolation
 from nfcodec.fields.base import Field, FieldConfig, LatentTable
 from nfcodec.fields.mlp import ACTIVATIONS, Mlp
 from nfcodec.kernels import LevelGeometry, grid_features, level_geometry
@@ -32,6 +32,7 @@ class HashGridConfig(FieldConfig):
     hidden_layers: int = 2
     context_rows: int = 2
     activation: int = 1  # 0 = ReLU, 1 = GELU
+    interpolation: int = Interpolation.LAGRANGE
 
 
 def level_resolutions(levels: int, coarsest: int, finest: int) -> list[int]:
@@ -104,4 +105,7 @@ class HashGridField(Field):
     def features(
         self, latents: list[torch.Tensor], pixels: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return grid_features(latents, self.geometries, self.height, self.width, pixels=pixels)
+        return grid_features(
+            latents, self.geometries, self.height, self.width, pixels=pixels,
+            interpolation=self.config.interpolation,
+        )

@@ -1,7 +1,10 @@
-"""Multi-resolution grid lookup (gather + bilinear interpolation) for the hashgrid field.
+"""Multi-resolution grid lookup (gather + interpolation) for the hashgrid field.
 
     level_geometry(height, width, resolution, log2_table_size) -> LevelGeometry
-    grid_features(tables, levels, height, width, *, pixels=None, backend="auto") -> (N, L*F)
+    grid_features(tables, levels, height, width, *, pixels=None, backend="auto",
+                  interpolation=BILINEAR) -> (N, L*F)
+
+Interpolation: BILINEAR (2x2 vertices) or LAGRANGE (4x4 vertices, cubic Lagrange).
 
 Backends: "torch" is the naive reference, "fast" the fastest CPU path (numba), "separable"
 a torch-only full-image path (any device), "auto" picks "fast" for CPU float32 tensors and
@@ -15,9 +18,11 @@ from collections.abc import Sequence
 import torch
 
 from nfcodec.kernels.geometry import LevelGeometry, level_geometry
-from nfcodec.kernels.reference import grid_features_torch
+from nfcodec.kernels.reference import BILINEAR, LAGRANGE, grid_features_torch
 
-__all__ = ["LevelGeometry", "level_geometry", "grid_features", "BACKENDS"]
+__all__ = [
+    "LevelGeometry", "level_geometry", "grid_features", "BACKENDS", "BILINEAR", "LAGRANGE"
+]
 
 BACKENDS = ("auto", "torch", "fast", "separable")
 
@@ -44,6 +49,7 @@ def grid_features(
     *,
     pixels: torch.Tensor | None = None,
     backend: str = "auto",
+    interpolation: int = BILINEAR,
 ) -> torch.Tensor:
     """Interpolated features of every pixel (or of flat indices `pixels`), shape (N, L*F).
 
@@ -55,12 +61,12 @@ def grid_features(
     if backend == "auto":
         on_cpu = all(t.device.type == "cpu" for t in tables)
         backend = "fast" if on_cpu and tables[0].dtype == torch.float32 else "torch"
-    if backend == "torch":
-        return grid_features_torch(tables, levels, height, width, pixels)
+    if backend == "torch" or (backend == "separable" and interpolation != BILINEAR):
+        return grid_features_torch(tables, levels, height, width, pixels, interpolation)
     if backend == "separable":
         from nfcodec.kernels.separable import grid_features_separable
 
         return grid_features_separable(tables, levels, height, width, pixels)
     from nfcodec.kernels.fast import grid_features_fast
 
-    return grid_features_fast(tables, levels, height, width, pixels)
+    return grid_features_fast(tables, levels, height, width, pixels, interpolation)

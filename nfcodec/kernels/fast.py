@@ -15,9 +15,14 @@ import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
+from nfcodec.kernels import numba_cubic as nc
 from nfcodec.kernels import numba_grid as nk
-from nfcodec.kernels.geometry import LevelGeometry, cached_axis_samples
-from nfcodec.kernels.reference import grid_features_torch
+from nfcodec.kernels.geometry import (
+    LevelGeometry,
+    cached_axis_samples,
+    cached_cubic_axis_samples,
+)
+from nfcodec.kernels.reference import LAGRANGE, grid_features_torch
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,10 +42,30 @@ class GridPlan:
     xstart: np.ndarray  # per level, first pixel column whose lower vertex column is >= j
     tasks: np.ndarray  # (sum of vertex rows, 2) int64: (level, vertex row) work items
     sizes: tuple[int, int]  # floats in the row-gradient and vertex-gradient buffers
+    # Lagrange interpolation only (else None): (L*H, 4) / (L*W, 4) vertex taps and weights
+    ty: np.ndarray | None = None
+    wy: np.ndarray | None = None
+    tx: np.ndarray | None = None
+    wx: np.ndarray | None = None
+
+
+def _cubic_taps(
+    levels: tuple[LevelGeometry, ...], height: int, width: int
+) -> dict[str, np.ndarray]:
+    """Per-level Lagrange taps and weights, stacked level-major like the bilinear samples."""
+    ys = [cached_cubic_axis_samples(height, level.cells_h) for level in levels]
+    xs = [cached_cubic_axis_samples(width, level.cells_w) for level in levels]
+    return {
+        "ty": np.concatenate([t for t, _ in ys]),
+        "wy": np.concatenate([w for _, w in ys]),
+        "tx": np.concatenate([t for t, _ in xs]),
+        "wx": np.concatenate([w for _, w in xs]),
+    }
 
 
 def _build_plan(
-    levels: tuple[LevelGeometry, ...], height: int, width: int, features: int
+    levels: tuple[LevelGeometry, ...], height: int, width: int, features: int,
+    interpolation: int = 0,
 ) -> GridPlan:
     """Lay out per-level axis samples, offsets and backward work items for the kernels."""
     meta = np.zeros((len(levels), nk.META_COLUMNS), dtype=np.int64)
@@ -80,15 +105,17 @@ def _build_plan(
         xstart=np.concatenate(xstart).astype(np.int64),
         tasks=np.concatenate(tasks).astype(np.int64),
         sizes=(ga_off, gv_off),
+        **(_cubic_taps(levels, height, width) if interpolation == LAGRANGE else {}),
     )
 
 
 @lru_cache(maxsize=32)
 def grid_plan(
-    levels: tuple[LevelGeometry, ...], height: int, width: int, features: int
+    levels: tuple[LevelGeometry, ...], height: int, width: int, features: int,
+    interpolation: int = 0,
 ) -> GridPlan:
     """Memoised `_build_plan`: one plan per geometry the process meets."""
-    return _build_plan(levels, height, width, features)
+    return _build_plan(levels, height, width, features, interpolation)
 
 
 class _NumbaLookup(torch.autograd.Function):
@@ -98,12 +125,31 @@ class _NumbaLookup(torch.autograd.Function):
     def forward(ctx: Any, plan: GridPlan, pixels: torch.Tensor | None, *tables: torch.Tensor):
         width = plan.meta.shape[0] * plan.features
         p = plan
-        if pixels is None:
+        if pixels is None and p.ty is not None:
+            table = torch.cat(tables) if len(tables) > 1 else tables[0].contiguous()
+            out = torch.empty(p.height * p.width, width, dtype=torch.float32)
+            nc.forward_full(
+                table.numpy(), p.meta, p.ty, p.wy, p.tx, p.wx, p.height, p.width, out.numpy()
+            )
+            # The backward treats the full image as a subset holding every pixel.
+            everything = np.arange(p.height * p.width, dtype=np.int64)
+            ctx.samples = (everything // p.width, everything % p.width)
+        elif pixels is None:
             table = torch.cat(tables) if len(tables) > 1 else tables[0].contiguous()
             out = torch.empty(p.height * p.width, width, dtype=torch.float32)
             nk.forward_full(
                 table.numpy(), p.meta, p.iy, p.fy, p.jx, p.fx, p.height, p.width, out.numpy()
             )
+        elif p.ty is not None:
+            out = torch.empty(pixels.shape[0], width, dtype=torch.float32)
+            rows = np.empty(pixels.shape[0], dtype=np.int64)
+            cols = np.empty(pixels.shape[0], dtype=np.int64)
+            level_tables = tuple(t.detach().contiguous().numpy() for t in tables)
+            nc.forward_subset(
+                level_tables, p.meta, p.ty, p.wy, p.tx, p.wx, pixels.numpy(),
+                p.height, p.width, out.numpy(), rows, cols,
+            )
+            ctx.samples = (rows, cols)
         else:
             out = torch.empty(pixels.shape[0], width, dtype=torch.float32)
             rows = np.empty(pixels.shape[0], dtype=np.int64)
@@ -115,7 +161,7 @@ class _NumbaLookup(torch.autograd.Function):
             )
             ctx.samples = (rows, cols)
         ctx.plan = plan
-        ctx.full = pixels is None
+        ctx.full = pixels is None and p.ty is None
         return out
 
     @staticmethod
@@ -132,7 +178,14 @@ class _NumbaLookup(torch.autograd.Function):
             return (None, None, *grad_table.split(list(p.rows)))
         rows, cols = ctx.samples
         grads = tuple(np.empty((r, p.features), dtype=np.float32) for r in p.rows)
-        nk.backward_subset(g, p.meta, p.iy, p.fy, p.jx, p.fx, rows, cols, p.height, p.width, grads)
+        if p.ty is not None:
+            nc.backward_subset(
+                g, p.meta, p.ty, p.wy, p.tx, p.wx, rows, cols, p.height, p.width, grads
+            )
+        else:
+            nk.backward_subset(
+                g, p.meta, p.iy, p.fy, p.jx, p.fx, rows, cols, p.height, p.width, grads
+            )
         return (None, None, *(torch.from_numpy(a) for a in grads))
 
 
@@ -142,11 +195,12 @@ def grid_features_fast(
     height: int,
     width: int,
     pixels: torch.Tensor | None = None,
+    interpolation: int = 0,
 ) -> torch.Tensor:
     """Numba lookup for float32 CPU tables; anything else falls back to the reference."""
     if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tables):
-        return grid_features_torch(tables, levels, height, width, pixels)
-    plan = grid_plan(tuple(levels), height, width, int(tables[0].shape[1]))
+        return grid_features_torch(tables, levels, height, width, pixels, interpolation)
+    plan = grid_plan(tuple(levels), height, width, int(tables[0].shape[1]), interpolation)
     if pixels is not None:
         pixels = pixels.to(device="cpu", dtype=torch.int64).contiguous()
         if pixels.numel() and (int(pixels.min()) < 0 or int(pixels.max()) >= height * width):

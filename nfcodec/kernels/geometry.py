@@ -111,3 +111,44 @@ def cached_vertex_table(level: LevelGeometry) -> np.ndarray:
     rows = np.ascontiguousarray(np.broadcast_to(rows, (level.cells_h + 1, level.cells_w + 1)))
     rows.setflags(write=False)
     return rows
+
+
+def lagrange_weights(t: np.ndarray) -> np.ndarray:
+    """(N, 4) float32 weights of vertices i-1, i, i+1, i+2 for fractions t in [0, 1).
+
+    Cubic Lagrange interpolation through the four vertices (the k = 2 multi-sampling of the
+    multiscale hash-encoding paper), evaluated in binary32 exactly as written, left to right:
+    each decoder derives the same weights bit for bit.
+    """
+    t = np.asarray(t, dtype=np.float32)
+    one, two, six = np.float32(1.0), np.float32(2.0), np.float32(6.0)
+    before, after, twice = t + one, t - one, t - two
+    return np.stack(
+        [
+            -(t * after * twice) / six,
+            (before * after * twice) / two,
+            -(before * t * twice) / two,
+            (before * t * after) / six,
+        ],
+        axis=1,
+    ).astype(np.float32, copy=False)
+
+
+def cubic_axis_samples(pixels: int, cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Four vertex indices (clamped to [0, cells]) and four Lagrange weights per pixel.
+
+    The pixel's lower vertex and fraction are `axis_samples`'s; the taps are that vertex's
+    neighbours -1 .. +2, and a tap outside the grid reads the edge vertex.
+    """
+    lower, frac = axis_samples(pixels, cells)
+    taps = np.clip(lower[:, None] + np.arange(-1, 3, dtype=np.int64)[None, :], 0, cells)
+    return taps, lagrange_weights(frac)
+
+
+@lru_cache(maxsize=256)
+def cached_cubic_axis_samples(pixels: int, cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Memoised `cubic_axis_samples`; read-only arrays."""
+    taps, weights = cubic_axis_samples(pixels, cells)
+    taps.setflags(write=False)
+    weights.setflags(write=False)
+    return taps, weights

@@ -10,7 +10,14 @@ from collections.abc import Sequence
 
 import torch
 
-from nfcodec.kernels.geometry import LevelGeometry, axis_samples, vertex_index
+from nfcodec.kernels.geometry import (
+    LevelGeometry,
+    axis_samples,
+    cubic_axis_samples,
+    vertex_index,
+)
+
+BILINEAR, LAGRANGE = 0, 1  # interpolation ids, as in the hash grid's header parameter
 
 
 def _level_corners(
@@ -30,14 +37,36 @@ def _level_corners(
     return rows, weights
 
 
+def _lagrange_level(
+    table: torch.Tensor, level: LevelGeometry, y: torch.Tensor, x: torch.Tensor,
+    height: int, width: int,
+) -> torch.Tensor:
+    """One level's 4x4-vertex Lagrange lookup in the specified order: y first, then x."""
+    taps_y, weights_y = (torch.from_numpy(a).to(y.device)[y] for a in cubic_axis_samples(
+        height, level.cells_h))
+    taps_x, weights_x = (torch.from_numpy(a).to(x.device)[x] for a in cubic_axis_samples(
+        width, level.cells_w))
+    acc = None
+    for b in range(4):
+        column = None
+        for a in range(4):
+            rows = vertex_index(level, taps_y[:, a], taps_x[:, b])
+            term = weights_y[:, a].to(table.dtype)[:, None] * table[rows]
+            column = term if column is None else column + term
+        term = weights_x[:, b].to(table.dtype)[:, None] * column
+        acc = term if acc is None else acc + term
+    return acc
+
+
 def grid_features_torch(
     tables: Sequence[torch.Tensor],
     levels: Sequence[LevelGeometry],
     height: int,
     width: int,
     pixels: torch.Tensor | None = None,
+    interpolation: int = BILINEAR,
 ) -> torch.Tensor:
-    """Bilinear multi-level lookup, (N, L*F); see `nfcodec.kernels.grid_features`."""
+    """Multi-level lookup, (N, L*F); see `nfcodec.kernels.grid_features`."""
     device = tables[0].device
     if pixels is None:
         pixels = torch.arange(height * width, device=device)
@@ -45,6 +74,9 @@ def grid_features_torch(
     y, x = pixels // width, pixels % width
     columns = []
     for table, level in zip(tables, levels, strict=True):
+        if interpolation == LAGRANGE:
+            columns.append(_lagrange_level(table, level, y, x, height, width))
+            continue
         rows, weights = _level_corners(level, y, x, height, width)
         acc = None
         for r, w in zip(rows, weights, strict=True):
