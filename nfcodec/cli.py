@@ -155,6 +155,51 @@ def info(source: Path) -> None:
 
 
 @main.command()
+@click.argument("first", type=click.Path(path_type=Path))
+@click.argument("second", type=click.Path(path_type=Path))
+@click.argument("output", type=click.Path(path_type=Path))
+@click.option("--png", "png_path", type=click.Path(path_type=Path), default=None,
+              help="also write the flow colour-coded (hue = direction, brightness = length)")
+@click.option("--mode", type=click.Choice(["global", "patch", "pixel"]), default="patch",
+              show_default=True, help="one displacement, one per patch, or one per pixel")
+@click.option("--patch", type=click.IntRange(1, 4096), default=16, show_default=True)
+@click.option("--interpolation", type=click.Choice(["lagrange", "bilinear"]),
+              default="lagrange", show_default=True, help="grid interpolation of the field")
+@click.option("--fit-steps", type=click.IntRange(1, 100000), default=1500, show_default=True,
+              help="steps fitting the field to FIRST")
+@click.option("--flow-steps", type=click.IntRange(1, 100000), default=400, show_default=True,
+              help="steps searching the displacement")
+@_one_line_errors
+def flow(first: Path, second: Path, output: Path, png_path: Path | None, mode: str, patch: int,
+         interpolation: str, fit_steps: int, flow_steps: int) -> None:
+    """Optical flow from FIRST to SECOND through a field fitted to FIRST, saved as .npy.
+
+    OUTPUT holds (H, W, 2) float32 (dy, dx) in pixels with SECOND[x] ~ FIRST[x + d(x)].
+    """
+    import numpy as np
+
+    from nfcodec.container.spec import Interpolation
+    from nfcodec.flow import FlowSettings, estimate_flow, flow_to_rgb
+    from nfcodec.io import read_image, write_png
+
+    for path in (output, png_path):
+        if path is not None:
+            _check_writable(path)
+    settings = FlowSettings(
+        interpolation=Interpolation[interpolation.upper()], mode=mode, patch=patch,
+        fit_steps=fit_steps, flow_steps=flow_steps,
+    )
+    result = estimate_flow(read_image(first), read_image(second), settings)
+    with open(output, "wb") as handle:
+        np.save(handle, result)
+    if png_path is not None:
+        write_png(flow_to_rgb(result), png_path)
+    mean = result.reshape(-1, 2).mean(axis=0)
+    click.echo(f"{output}: {result.shape[1]}x{result.shape[0]} flow, mean (dy, dx) = "
+               f"({mean[0]:.2f}, {mean[1]:.2f}) px")
+
+
+@main.command()
 @click.option("--preset", default="fast", show_default=True)
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True

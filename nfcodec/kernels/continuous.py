@@ -1,0 +1,57 @@
+"""Grid lookup at real-valued pixel positions, differentiable in the positions (torch).
+
+The codec only ever samples pixel centres; optical flow by coordinate gradients (the
+multiscale hash-encoding paper, section 4.3) needs features at `x + d` for a real `d` and
+their gradient with respect to `d`. Same geometry as `axis_samples`: pixel row `y` sits at
+`(y + 0.5) * cells / H` cells; taps outside the grid read the edge vertex.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from nfcodec.kernels.geometry import LevelGeometry, vertex_index
+from nfcodec.kernels.reference import LAGRANGE
+
+
+def _axis(position: torch.Tensor, pixels: int, cells: int, taps: int):
+    """Clamped vertex taps (N, taps) and their weights (N, taps) along one axis."""
+    v = ((position + 0.5) * (cells / pixels)).clamp(0.0, float(cells))
+    lower = torch.floor(v).clamp(max=max(cells - 1, 0))
+    t = v - lower  # carries the gradient; the floor does not
+    if taps == 2:
+        weights = torch.stack([1 - t, t], dim=1)
+        offsets = torch.arange(0, 2, device=v.device)
+    else:
+        p, m, n = t + 1, t - 1, t - 2
+        weights = torch.stack([-(t * m * n) / 6, (p * m * n) / 2, -(p * t * n) / 2,
+                               (p * t * m) / 6], dim=1)
+        offsets = torch.arange(-1, 3, device=v.device)
+    index = (lower.long()[:, None] + offsets[None, :]).clamp(0, cells)
+    return index, weights
+
+
+def sample_features(
+    tables: Sequence[torch.Tensor],
+    levels: Sequence[LevelGeometry],
+    height: int,
+    width: int,
+    y: torch.Tensor,
+    x: torch.Tensor,
+    interpolation: int,
+) -> torch.Tensor:
+    """(N, L*F) features at real pixel positions (y, x), differentiable in y, x and tables."""
+    taps = 4 if interpolation == LAGRANGE else 2
+    columns = []
+    for table, level in zip(tables, levels, strict=True):
+        iy, wy = _axis(y, height, level.cells_h, taps)
+        jx, wx = _axis(x, width, level.cells_w, taps)
+        acc = 0
+        for a in range(taps):
+            for b in range(taps):
+                rows = vertex_index(level, iy[:, a], jx[:, b])
+                acc = acc + (wy[:, a] * wx[:, b])[:, None] * table[rows]
+        columns.append(acc)
+    return torch.cat(columns, dim=1)
