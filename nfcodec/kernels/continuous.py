@@ -12,22 +12,20 @@ from collections.abc import Sequence
 
 import torch
 
-from nfcodec.kernels.geometry import LevelGeometry, vertex_index
-from nfcodec.kernels.reference import LAGRANGE
+from nfcodec.kernels.geometry import CUBIC_TERMS, LevelGeometry, vertex_index
+from nfcodec.kernels.reference import BILINEAR
 
 
-def _axis(position: torch.Tensor, pixels: int, cells: int, taps: int):
+def _axis(position: torch.Tensor, pixels: int, cells: int, interpolation: int):
     """Clamped vertex taps (N, taps) and their weights (N, taps) along one axis."""
     v = ((position + 0.5) * (cells / pixels)).clamp(0.0, float(cells))
     lower = torch.floor(v).clamp(max=max(cells - 1, 0))
     t = v - lower  # carries the gradient; the floor does not
-    if taps == 2:
+    if interpolation == BILINEAR:
         weights = torch.stack([1 - t, t], dim=1)
         offsets = torch.arange(0, 2, device=v.device)
     else:
-        p, m, n = t + 1, t - 1, t - 2
-        weights = torch.stack([-(t * m * n) / 6, (p * m * n) / 2, -(p * t * n) / 2,
-                               (p * t * m) / 6], dim=1)
+        weights = torch.stack(CUBIC_TERMS[interpolation](t), dim=1)
         offsets = torch.arange(-1, 3, device=v.device)
     index = (lower.long()[:, None] + offsets[None, :]).clamp(0, cells)
     return index, weights
@@ -43,11 +41,11 @@ def sample_features(
     interpolation: int,
 ) -> torch.Tensor:
     """(N, L*F) features at real pixel positions (y, x), differentiable in y, x and tables."""
-    taps = 4 if interpolation == LAGRANGE else 2
+    taps = 2 if interpolation == BILINEAR else 4
     columns = []
     for table, level in zip(tables, levels, strict=True):
-        iy, wy = _axis(y, height, level.cells_h, taps)
-        jx, wx = _axis(x, width, level.cells_w, taps)
+        iy, wy = _axis(y, height, level.cells_h, interpolation)
+        jx, wx = _axis(x, width, level.cells_w, interpolation)
         acc = 0
         for a in range(taps):
             for b in range(taps):

@@ -22,7 +22,7 @@ from nfcodec.kernels.geometry import (
     cached_axis_samples,
     cached_cubic_axis_samples,
 )
-from nfcodec.kernels.reference import LAGRANGE, grid_features_torch
+from nfcodec.kernels.reference import BILINEAR, grid_features_torch
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,7 +42,7 @@ class GridPlan:
     xstart: np.ndarray  # per level, first pixel column whose lower vertex column is >= j
     tasks: np.ndarray  # (sum of vertex rows, 2) int64: (level, vertex row) work items
     sizes: tuple[int, int]  # floats in the row-gradient and vertex-gradient buffers
-    # Lagrange interpolation only (else None): (L*H, 4) / (L*W, 4) vertex taps and weights
+    # 4-tap interpolations only (else None): (L*H, 4) / (L*W, 4) vertex taps and weights
     ty: np.ndarray | None = None
     wy: np.ndarray | None = None
     tx: np.ndarray | None = None
@@ -50,11 +50,11 @@ class GridPlan:
 
 
 def _cubic_taps(
-    levels: tuple[LevelGeometry, ...], height: int, width: int
+    levels: tuple[LevelGeometry, ...], height: int, width: int, interpolation: int
 ) -> dict[str, np.ndarray]:
-    """Per-level Lagrange taps and weights, stacked level-major like the bilinear samples."""
-    ys = [cached_cubic_axis_samples(height, level.cells_h) for level in levels]
-    xs = [cached_cubic_axis_samples(width, level.cells_w) for level in levels]
+    """Per-level 4-tap indices and weights, stacked level-major like the bilinear samples."""
+    ys = [cached_cubic_axis_samples(height, level.cells_h, interpolation) for level in levels]
+    xs = [cached_cubic_axis_samples(width, level.cells_w, interpolation) for level in levels]
     return {
         "ty": np.concatenate([t for t, _ in ys]),
         "wy": np.concatenate([w for _, w in ys]),
@@ -105,7 +105,8 @@ def _build_plan(
         xstart=np.concatenate(xstart).astype(np.int64),
         tasks=np.concatenate(tasks).astype(np.int64),
         sizes=(ga_off, gv_off),
-        **(_cubic_taps(levels, height, width) if interpolation == LAGRANGE else {}),
+        **(_cubic_taps(levels, height, width, interpolation) if interpolation != BILINEAR
+           else {}),
     )
 
 

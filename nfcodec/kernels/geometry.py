@@ -7,9 +7,10 @@ The text in bitstream/parts/grid.md is the specification this module implements.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -113,42 +114,58 @@ def cached_vertex_table(level: LevelGeometry) -> np.ndarray:
     return rows
 
 
-def lagrange_weights(t: np.ndarray) -> np.ndarray:
-    """(N, 4) float32 weights of vertices i-1, i, i+1, i+2 for fractions t in [0, 1).
+def lagrange_terms(t: Any) -> list[Any]:
+    """Weights of vertices i-1, i, i+1, i+2 at fraction t, cubic Lagrange: a list of four.
 
-    Cubic Lagrange interpolation through the four vertices (the k = 2 multi-sampling of the
-    multiscale hash-encoding paper), evaluated in binary32 exactly as written, left to right:
-    each decoder derives the same weights bit for bit.
+    The basis through the four vertices (the k = 2 multi-sampling of the multiscale
+    hash-encoding paper). Works on numpy float32 arrays (the normative binary32 evaluation,
+    left to right as written) and on torch tensors (flow, which differentiates in t).
     """
+    before, after, twice = t + 1.0, t - 1.0, t - 2.0
+    return [
+        -((t * after) * twice) / 6.0,
+        ((before * after) * twice) / 2.0,
+        -((before * t) * twice) / 2.0,
+        ((before * t) * after) / 6.0,
+    ]
+
+
+def _float32_weights(terms: Callable[[Any], list[Any]], t: np.ndarray) -> np.ndarray:
+    """(N, 4) float32 weights, every operation in binary32 (numpy keeps float32 scalars)."""
     t = np.asarray(t, dtype=np.float32)
-    one, two, six = np.float32(1.0), np.float32(2.0), np.float32(6.0)
-    before, after, twice = t + one, t - one, t - two
-    return np.stack(
-        [
-            -(t * after * twice) / six,
-            (before * after * twice) / two,
-            -(before * t * twice) / two,
-            (before * t * after) / six,
-        ],
-        axis=1,
-    ).astype(np.float32, copy=False)
+    columns = [np.asarray(c, dtype=np.float32) for c in terms(t)]
+    return np.stack(columns, axis=1)
 
 
-def cubic_axis_samples(pixels: int, cells: int) -> tuple[np.ndarray, np.ndarray]:
-    """Four vertex indices (clamped to [0, cells]) and four Lagrange weights per pixel.
+def lagrange_weights(t: np.ndarray) -> np.ndarray:
+    """(N, 4) float32 cubic Lagrange weights at fractions t in [0, 1)."""
+    return _float32_weights(lagrange_terms, t)
+
+
+# 4-tap weights by `interpolation` id: float32 tables (the codec) and formulas (flow)
+CUBIC_WEIGHTS = {1: lagrange_weights}
+CUBIC_TERMS = {1: lagrange_terms}
+
+
+def cubic_axis_samples(
+    pixels: int, cells: int, interpolation: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Four vertex indices (clamped to [0, cells]) and their four weights per pixel.
 
     The pixel's lower vertex and fraction are `axis_samples`'s; the taps are that vertex's
     neighbours -1 .. +2, and a tap outside the grid reads the edge vertex.
     """
     lower, frac = axis_samples(pixels, cells)
     taps = np.clip(lower[:, None] + np.arange(-1, 3, dtype=np.int64)[None, :], 0, cells)
-    return taps, lagrange_weights(frac)
+    return taps, CUBIC_WEIGHTS[interpolation](frac)
 
 
 @lru_cache(maxsize=256)
-def cached_cubic_axis_samples(pixels: int, cells: int) -> tuple[np.ndarray, np.ndarray]:
+def cached_cubic_axis_samples(
+    pixels: int, cells: int, interpolation: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Memoised `cubic_axis_samples`; read-only arrays."""
-    taps, weights = cubic_axis_samples(pixels, cells)
+    taps, weights = cubic_axis_samples(pixels, cells, interpolation)
     taps.setflags(write=False)
     weights.setflags(write=False)
     return taps, weights

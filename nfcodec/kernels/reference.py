@@ -37,15 +37,15 @@ def _level_corners(
     return rows, weights
 
 
-def _lagrange_level(
+def _four_tap_level(
     table: torch.Tensor, level: LevelGeometry, y: torch.Tensor, x: torch.Tensor,
-    height: int, width: int,
+    height: int, width: int, interpolation: int,
 ) -> torch.Tensor:
-    """One level's 4x4-vertex Lagrange lookup in the specified order: y first, then x."""
+    """One level's 4x4-vertex lookup in the specified order: y first, then x."""
     taps_y, weights_y = (torch.from_numpy(a).to(y.device)[y] for a in cubic_axis_samples(
-        height, level.cells_h))
+        height, level.cells_h, interpolation))
     taps_x, weights_x = (torch.from_numpy(a).to(x.device)[x] for a in cubic_axis_samples(
-        width, level.cells_w))
+        width, level.cells_w, interpolation))
     acc = None
     for b in range(4):
         column = None
@@ -74,8 +74,8 @@ def grid_features_torch(
     y, x = pixels // width, pixels % width
     columns = []
     for table, level in zip(tables, levels, strict=True):
-        if interpolation == LAGRANGE:
-            columns.append(_lagrange_level(table, level, y, x, height, width))
+        if interpolation != BILINEAR:
+            columns.append(_four_tap_level(table, level, y, x, height, width, interpolation))
             continue
         rows, weights = _level_corners(level, y, x, height, width)
         acc = None
