@@ -36,6 +36,7 @@ class FlowSettings:
     flow_steps: int = 400
     lr_flow: float = 0.5  # pixels per Adam step at the start
     smoothness: float = 0.05  # weight of neighbouring-displacement differences (patch, pixel)
+    blur: float = 4.0  # Gaussian sigma (pixels) of the matching at the start, 0 by 3/4 of steps
     seed: int = 0
 
 
@@ -66,6 +67,25 @@ def _fit_field(image: torch.Tensor, interpolation: int, steps: int, seed: int) -
         loss.backward()
         optimiser.step()
     return field
+
+
+def _blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (H, W, C) with edge replication; sigma < 0.3 returns it.
+
+    Matching blurred images first widens the basin the descent converges from (coarse to
+    fine), so displacements of several pixels are found from a start at zero.
+    """
+    if sigma < 0.3:
+        return image
+    radius = max(1, math.ceil(3 * sigma))
+    offsets = torch.arange(-radius, radius + 1, dtype=image.dtype)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    x = image.permute(2, 0, 1)[:, None]  # (C, 1, H, W)
+    x = torch.nn.functional.pad(x, (radius, radius, radius, radius), mode="replicate")
+    x = torch.nn.functional.conv2d(x, kernel.view(1, 1, -1, 1))
+    x = torch.nn.functional.conv2d(x, kernel.view(1, 1, 1, -1))
+    return x[:, 0].permute(1, 2, 0)
 
 
 def _expand(d: torch.Tensor, mode: str, patch: int, height: int, width: int) -> torch.Tensor:
@@ -124,7 +144,9 @@ def flow_through_field(
         features = sample_features(
             latents, field.geometries, height, width, y, x, field.config.interpolation
         )
-        loss = torch.mean((field.synthesize(features) - b) ** 2)
+        sigma = settings.blur * max(0.0, 1.0 - step / (0.75 * settings.flow_steps))
+        difference = (field.synthesize(features) - b).reshape(height, width, channels)
+        loss = torch.mean(_blur(difference, sigma) ** 2)
         if settings.mode != "global" and settings.smoothness > 0:
             loss = loss + settings.smoothness * (
                 (d[1:] - d[:-1]).abs().mean() + (d[:, 1:] - d[:, :-1]).abs().mean()

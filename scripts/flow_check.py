@@ -7,7 +7,7 @@ interpolation, and the global and per-patch displacements are searched through i
 the mean distance between the found and the true displacement over the pixels at least
 `margin` from the border. Prints one row per trial and the means.
 
-    python scripts/flow_check.py --trials 6 --radius 6
+    python scripts/flow_check.py --trials 6 --radius 6 [--blur 0]
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--margin", type=int, default=16)
     parser.add_argument("--fit-steps", type=int, default=600)
     parser.add_argument("--flow-steps", type=int, default=200)
+    parser.add_argument("--blur", type=float, default=FlowSettings.blur,
+                        help="starting Gaussian sigma of the coarse-to-fine matching (0 = off)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="write the rows as JSON lines")
     args = parser.parse_args(argv)
@@ -64,12 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     ):
         for interpolation in (Interpolation.BILINEAR, Interpolation.LAGRANGE):
             base = FlowSettings(interpolation=interpolation, fit_steps=args.fit_steps,
-                                flow_steps=args.flow_steps)
+                                flow_steps=args.flow_steps, blur=args.blur)
             start = time.perf_counter()
             field = fit_reference(first, base)
             for mode in ("global", "patch"):
                 settings = FlowSettings(interpolation=interpolation, mode=mode,
-                                        fit_steps=args.fit_steps, flow_steps=args.flow_steps)
+                                        fit_steps=args.fit_steps, flow_steps=args.flow_steps,
+                                        blur=args.blur)
                 flow = flow_through_field(field, second, settings)
                 error = np.hypot(*(flow - truth).transpose(2, 0, 1))[m:-m, m:-m]
                 row = {"trial": name, "truth": truth.tolist(),
