@@ -26,6 +26,20 @@ class FieldKind(IntEnum):
     DINER = 2
 
 
+class Activation(IntEnum):
+    """Hidden activation of the hash grid's MLP (its `activation` parameter)."""
+
+    RELU = 0
+    GELU = 1  # exact x * Phi(x), erf form
+
+
+class Backbone(IntEnum):
+    """Synthesis network of a DINER field (its `backbone` parameter)."""
+
+    MLP = 0  # ReLU MLP
+    SIREN = 1  # sin(omega * x) hidden activations
+
+
 class SectionKind(IntEnum):
     """What a section's payload holds."""
 
@@ -61,11 +75,13 @@ FIELD_PARAMS: dict[FieldKind, tuple[ParamSpec, ...]] = {
         ParamSpec("hidden_width", 1, 256),
         ParamSpec("hidden_layers", 0, 8),
         ParamSpec("context_rows", 0, 2),  # format 1 only; 2.x ignores it (the ARM replaces it)
-        ParamSpec("activation", 0, 1, since=(1, 1), default=0),  # 0 = ReLU, 1 = GELU
+        ParamSpec(
+            "activation", 0, int(max(Activation)), since=(1, 1), default=int(Activation.RELU)
+        ),
     ),
     FieldKind.DINER: (
         ParamSpec("table_width", 1, 3),
-        ParamSpec("backbone", 0, 1),  # 0 = MLP (ReLU), 1 = SIREN
+        ParamSpec("backbone", 0, int(max(Backbone))),
         ParamSpec("hidden_width", 1, 256),
         ParamSpec("hidden_layers", 0, 8),
         ParamSpec("siren_omega", 1, 1000),

@@ -3,6 +3,9 @@
     level_geometry(height, width, resolution, log2_table_size) -> LevelGeometry
     grid_features(tables, levels, height, width, *, pixels=None, backend="auto") -> (N, L*F)
 
+Importing this package does not import torch (the decoder uses its numpy parts); the torch
+backends load on first use.
+
 Backends: "torch" is the naive reference, "fast" the fastest CPU path (numba), "separable"
 a torch-only full-image path (any device), "auto" picks "fast" for CPU float32 tensors and
 "torch" elsewhere. All agree to float32 rounding (~1e-6).
@@ -11,11 +14,12 @@ a torch-only full-image path (any device), "auto" picks "fast" for CPU float32 t
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import torch
+from typing import TYPE_CHECKING
 
 from nfcodec.kernels.geometry import LevelGeometry, level_geometry
-from nfcodec.kernels.reference import grid_features_torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 __all__ = ["LevelGeometry", "level_geometry", "grid_features", "BACKENDS"]
 
@@ -52,10 +56,14 @@ def grid_features(
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
     _check(tables, levels, height, width)
+    import torch
+
     if backend == "auto":
         on_cpu = all(t.device.type == "cpu" for t in tables)
         backend = "fast" if on_cpu and tables[0].dtype == torch.float32 else "torch"
     if backend == "torch":
+        from nfcodec.kernels.reference import grid_features_torch
+
         return grid_features_torch(tables, levels, height, width, pixels)
     if backend == "separable":
         from nfcodec.kernels.separable import grid_features_separable
