@@ -33,7 +33,10 @@ class _LazyGroup(click.Group):
     """A group whose harness commands are imported when invoked, not when the CLI starts."""
 
     def _harness_installed(self) -> bool:
-        return importlib.util.find_spec("nfcodec_eval") is not None
+        try:
+            return importlib.util.find_spec("nfcodec_eval") is not None
+        except (ImportError, ValueError):  # a broken or blocked install counts as absent
+            return False
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = list(super().list_commands(ctx))
