@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["encode_image", "decode", "read_info", "__version__"]
 
+from nfcodec import pillow as _pillow  # noqa: E402,F401 - registers the Pillow plugin
+
 
 def encode_image(image: Any, output: Any = None, **options: Any) -> EncodeResult:
     """Encode a path or uint8 array (H, W, C) into .nfc bytes; see `nfcodec.codec.encode_image`."""
