@@ -116,7 +116,8 @@ def _dense_table_log2(height: int, width: int, finest: int) -> int:
 
 
 class _Bar:
-    """Progress line on stderr: step, PSNR, estimated bpp, lambda, elapsed."""
+    """Progress line on stderr: step, elapsed and time left (tqdm), training PSNR, the coded
+    size of the current latents in bpp (an estimate of the final file), lambda."""
 
     def __init__(self, quiet: bool, steps: int) -> None:
         self.bar = None
@@ -128,9 +129,8 @@ class _Bar:
     def __call__(self, p: Any) -> None:
         if self.bar is not None:
             self.bar.n = p.step
-            self.bar.set_postfix_str(
-                f"PSNR {p.psnr:5.2f} dB, ~{p.bpp:.3f} bpp, lambda {p.lmbda:.2e}"
-            )
+            size = "coded size ..." if p.coded_bpp is None else f"coded size {p.coded_bpp:.3f} bpp"
+            self.bar.set_postfix_str(f"PSNR {p.psnr:5.2f} dB, {size}, lambda {p.lmbda:.2e}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -249,7 +249,7 @@ def encode_image(
             _start_lmbda(lmbda, target_bpp),
             target_bpp=target_bpp,
             coded_bits=coded_bits,
-            progress=bar,
+            progress=None if quiet else bar,
             entropy_model=latent_model,
         )
     finally:
