@@ -2,7 +2,7 @@
 
 Everything here is integer arithmetic plus one float32 division per axis sample, so an
 encoder and an independent decoder derive bit-identical indices and interpolation weights.
-The text in bitstream/parts/grid.md is the specification this module implements.
+bitstream/SPEC.md section 10 is the specification this module implements.
 """
 
 from __future__ import annotations
