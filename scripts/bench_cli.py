@@ -11,6 +11,9 @@ Runs alternate between commands so a load change hits all of them alike; the rep
 median and the minimum of `--repeats` runs, the ratio of each median to `python -c pass`, and
 the issue-15 targets (decode <= 1.0 s, info and --help <= 0.3 s, judged on the median).
 
+With `--compare-tree DIR` (an export of another commit, e.g. `git archive <commit> | tar -x -C
+DIR`), the same three commands of that tree run in the same loop, labelled "before".
+
 The .nfc comes from `--nfc`, or is encoded once from `--image` at `--preset` (not timed).
 
     PYTHONPATH=. python scripts/bench_cli.py [--image kodim15.png] [--repeats 7] [--out DIR]
@@ -37,10 +40,13 @@ NO_SCIPY += "runpy.run_module('nfcodec', run_name='__main__')"
 PILLOW = "from PIL import Image; Image.open({!r}).load()"
 
 
-def commands(nfc: Path, png: Path, out: Path) -> dict[str, list[str]]:
+def commands(
+    nfc: Path, png: Path, out: Path, compare_tree: Path | None
+) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """name -> (argv, environment overrides)."""
     python = sys.executable
     decode_args = ["decode", str(nfc), str(out), "--quiet"]
-    return {
+    runs = {
         "python -c pass": [python, "-c", "pass"],
         "Pillow PNG decode": [python, "-c", PILLOW.format(str(png))],
         "nfcodec --help": [python, "-m", "nfcodec", "--help"],
@@ -48,15 +54,37 @@ def commands(nfc: Path, png: Path, out: Path) -> dict[str, list[str]]:
         "nfcodec decode": [python, "-m", "nfcodec", *decode_args],
         "nfcodec decode (no scipy)": [python, "-c", NO_SCIPY.format(decode_args)],
     }
+    here = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    timed = {name: (argv, {"PYTHONPATH": here}) for name, argv in runs.items()}
+    if compare_tree is not None:
+        cli = [python, "-c", "from nfcodec.cli import main; main()"]
+        before = {"PYTHONPATH": str(compare_tree)}
+        timed["before: nfcodec --help"] = ([*cli, "--help"], before)
+        timed["before: nfcodec info"] = ([*cli, "info", str(nfc)], before)
+        timed["before: nfcodec decode"] = ([*cli, *decode_args], before)
+    return timed
 
 
-def time_once(argv: list[str]) -> float:
+def time_once(argv: list[str], env: dict[str, str], cwd: Path) -> float:
+    """Seconds one process takes; run in `cwd` (not the repository, which `python -c` would put
+    first on sys.path) with `env` added to the environment."""
     start = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True)
+    done = subprocess.run(
+        argv, capture_output=True, text=True, env={**os.environ, **env}, cwd=cwd
+    )
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed: {done.stderr.strip()}")
     return seconds
+
+
+def package_used(env: dict[str, str], cwd: Path) -> str:
+    """Where `import nfcodec` resolves under `env`: proof of which tree a row timed."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import nfcodec; print(nfcodec.__file__)"],
+        capture_output=True, text=True, env={**os.environ, **env}, cwd=cwd,
+    )
+    return str(Path(done.stdout.strip()).parent.parent)
 
 
 def prepare_nfc(image: Path, preset: str, work: Path) -> Path:
@@ -74,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", type=Path, default=None, help="write results.json here")
+    parser.add_argument("--compare-tree", type=Path, default=None, help="time this tree too")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
@@ -83,19 +112,23 @@ def main(argv: list[str] | None = None) -> int:
         from nfcodec.io import read_image, write_png
 
         write_png(read_image(args.image), png)
-        runs = commands(nfc, png, work / "decoded.png")
-        for argv_ in runs.values():  # warm the file cache and numba's on-disk cache
-            time_once(argv_)
+        runs = commands(nfc, png, work / "decoded.png", args.compare_tree)
+        trees = {name.split(":")[0] if ":" in name else "this tree": package_used(env, work)
+                 for name, (_, env) in runs.items() if "nfcodec" in name}
+        for argv_, env in runs.values():  # warm the file cache and numba's on-disk cache
+            time_once(argv_, env, work)
         times: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(args.repeats):
-            for name, argv_ in runs.items():
-                times[name].append(time_once(argv_))
+            for name, (argv_, env) in runs.items():
+                times[name].append(time_once(argv_, env, work))
 
     base = statistics.median(times["python -c pass"])
+    for label, tree in trees.items():
+        print(f"{label}: nfcodec from {tree}")
     print(f"{args.image.name} ({nfc.name}), {args.repeats} runs each, "
           f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', 'default')}, "
           f"load average {os.getloadavg()[0]:.2f} at the end")
-    print(f"{'command':<28}{'median s':>10}{'min s':>9}{'x pass':>9}  target")
+    print(f"{'command':<30}{'median s':>10}{'min s':>9}{'x pass':>9}  target")
     rows = []
     for name, values in times.items():
         median = statistics.median(values)
@@ -103,14 +136,15 @@ def main(argv: list[str] | None = None) -> int:
         verdict = ""
         if target is not None:
             verdict = f"<= {target} s: {'met' if median <= target else 'NOT met'}"
-        print(f"{name:<28}{median:>10.3f}{min(values):>9.3f}{median / base:>9.1f}  {verdict}")
+        print(f"{name:<30}{median:>10.3f}{min(values):>9.3f}{median / base:>9.1f}  {verdict}")
         rows.append({"command": name, "median_s": median, "min_s": min(values),
                      "runs_s": values, "target_s": target})
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         record = {"image": args.image.name, "repeats": args.repeats, "rows": rows,
                   "machine": platform.machine(), "cpus": os.cpu_count(),
-                  "python": platform.python_version(), "load_average_end": os.getloadavg()}
+                  "python": platform.python_version(), "load_average_end": os.getloadavg(),
+                  "numba_threads": os.environ.get("NUMBA_NUM_THREADS", "default")}
         (args.out / "results.json").write_text(json.dumps(record, indent=2) + "\n")
     return 0
 
