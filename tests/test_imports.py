@@ -77,7 +77,7 @@ def probe(action: str, tmp_path: Path) -> dict:
     env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "out.png")],
-        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+        capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     line = next(s for s in done.stdout.splitlines() if s.startswith("PROBE "))
