@@ -2,8 +2,9 @@
 
 Every expected failure (bad input, bad file, unwritable output) is an NfcError and becomes one
 line on stderr with exit status 1; usage mistakes exit 2 (click's convention).
-Imports are lazy: `--help` and `info` load the standard-library container code only, `decode`
-adds numpy/numba, and only `encode`/`demo` import torch.
+Imports are lazy: `--help` and `info` load click, Pillow (the plugin `import nfcodec` registers)
+and the standard-library container code only, `decode` adds numpy/numba, and only `encode` and
+`demo` import torch. The harness commands (`sweep`, `report`) are imported when run.
 """
 
 from __future__ import annotations
