@@ -88,3 +88,4 @@ def test_save_encodes_with_the_given_options(tmp_path: Path) -> None:
         assert np.asarray(im).shape == (12, 16, 3)
     with pytest.raises(OSError, match="mode"):
         picture.convert("CMYK").save(tmp_path / "cmyk.nfc")
+    assert not (tmp_path / "cmyk.nfc").exists(), "a refused save left a file behind"
