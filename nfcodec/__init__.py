@@ -1,9 +1,12 @@
 """nfcodec: a neural-field image codec.
 
-Public API (imports torch lazily, so `read_info` stays light):
-    encode_image(image, output=None, **options) -> EncodeResult
-    decode(source, output=None) -> numpy uint8 array (H, W, C)
-    read_info(source) -> container info
+Public API:
+    encode_image(image, output=None, **options) -> EncodeResult   (imports torch)
+    decode(source, output=None) -> numpy uint8 array (H, W, C)    (numpy/numba, no torch)
+    read_info(source) -> container info                           (standard library only)
+
+Importing nfcodec registers its Pillow plugin, so `PIL.Image.open("x.nfc")` works; nothing
+heavier than Pillow is imported until a function needs it.
 """
 
 from __future__ import annotations
@@ -13,9 +16,14 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
     from nfcodec.codec import EncodeResult
+    from nfcodec.container import NfcInfo
 
 __all__ = ["encode_image", "decode", "read_info", "__version__"]
+
+from nfcodec import pillow as _pillow  # noqa: E402,F401 - registers the Pillow plugin
 
 
 def encode_image(image: Any, output: Any = None, **options: Any) -> EncodeResult:
@@ -25,15 +33,17 @@ def encode_image(image: Any, output: Any = None, **options: Any) -> EncodeResult
     return _encode(image, output, **options)
 
 
-def decode(source: Any, output: Any = None, **options: Any) -> Any:
-    """Decode .nfc bytes or a path to a uint8 array (H, W, C); see `nfcodec.codec.decode`."""
-    from nfcodec.codec import decode as _decode
+def decode(source: Any, output: Any = None) -> np.ndarray:
+    """Decode .nfc bytes or a path to a uint8 array (H, W, C); see `nfcodec.decoder.decode`."""
+    from nfcodec.decoder import decode as _decode
 
-    return _decode(source, output, **options)
+    return _decode(source, output)
 
 
-def read_info(source: Any) -> Any:
-    """Parse the header and section table only (no torch)."""
-    from nfcodec.codec import read_info as _read_info
+def read_info(source: Any) -> NfcInfo:
+    """Parse the header and section table only."""
+    from nfcodec.container import read_info as _read_info
+    from nfcodec.source import load_bytes, naming
 
-    return _read_info(source)
+    with naming(source):
+        return _read_info(load_bytes(source))

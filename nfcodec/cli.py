@@ -2,10 +2,15 @@
 
 Every expected failure (bad input, bad file, unwritable output) is an NfcError and becomes one
 line on stderr with exit status 1; usage mistakes exit 2 (click's convention).
+Imports are lazy: `--help` and `info` load click, Pillow (the plugin `import nfcodec` registers)
+and the standard-library container code only, `decode` adds numpy/numba, and only `encode` and
+`demo` import torch. The harness commands (`sweep`, `report`) are imported when run.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Callable
@@ -17,6 +22,47 @@ import click
 
 import nfcodec
 from nfcodec.errors import InputError, NfcError
+
+# Harness commands, loaded only when run: (module, attribute, one-line help for --help).
+HARNESS_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "sweep": ("nfcodec_eval.cli", "sweep_command", "Run an RD sweep (eval harness)."),
+    "report": ("nfcodec_eval.report", "report_command", "Report a sweep's results (eval harness)."),
+}
+
+
+class _LazyGroup(click.Group):
+    """A group whose harness commands are imported when invoked, not when the CLI starts."""
+
+    def _harness_installed(self) -> bool:
+        try:
+            return importlib.util.find_spec("nfcodec_eval") is not None
+        except (ImportError, ValueError):  # a broken or blocked install counts as absent
+            return False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = list(super().list_commands(ctx))
+        if self._harness_installed():
+            names += [name for name in HARNESS_COMMANDS if name not in names]
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands or name not in HARNESS_COMMANDS:
+            return super().get_command(ctx, name)
+        if not self._harness_installed():
+            return None
+        module, attribute, _ = HARNESS_COMMANDS[name]
+        return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in HARNESS_COMMANDS and name not in self.commands:
+                rows.append((name, HARNESS_COMMANDS[name][2]))
+            else:
+                rows.append((name, self.commands[name].get_short_help_str(limit=60)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 def _one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -56,7 +102,7 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, int]:
     return params
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(nfcodec.__version__, prog_name="nfcodec")
 def main() -> None:
     """nfcodec: compress images by overfitting a small neural field."""
@@ -131,10 +177,14 @@ def encode(
 @click.option("--quiet", is_flag=True, help="no summary line")
 @_one_line_errors
 def decode(source: Path, output: Path, quiet: bool) -> None:
-    """Decode an .nfc file SOURCE into a PNG OUTPUT."""
+    """Decode an .nfc file SOURCE into OUTPUT, a lossless .png, .webp, .tif or .ppm/.pgm
+    (the suffix picks the format)."""
     import time
 
+    from nfcodec.io import check_image_suffix
+
     _check_writable(output)
+    check_image_suffix(output)
     start = time.perf_counter()
     image = nfcodec.decode(source, output)
     if not quiet:
@@ -178,7 +228,6 @@ def flow(first: Path, second: Path, output: Path, png_path: Path | None, mode: s
     """
     import numpy as np
 
-    from nfcodec.container.spec import Interpolation
     from nfcodec.flow import FlowSettings, estimate_flow, flow_to_rgb
     from nfcodec.io import read_image, write_png
 
@@ -186,7 +235,7 @@ def flow(first: Path, second: Path, output: Path, png_path: Path | None, mode: s
         if path is not None:
             _check_writable(path)
     settings = FlowSettings(
-        interpolation=Interpolation[interpolation.upper()], mode=mode, patch=patch,
+        lagrange=interpolation == "lagrange", mode=mode, patch=patch,
         fit_steps=fit_steps, flow_steps=flow_steps,
     )
     result = estimate_flow(read_image(first), read_image(second), settings)
@@ -202,17 +251,24 @@ def flow(first: Path, second: Path, output: Path, png_path: Path | None, mode: s
 @main.command()
 @click.option("--preset", default="fast", show_default=True)
 @click.option(
-    "--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="folder for sample.nfc and sample.decoded.png  [default: a new temporary folder]",
 )
 @click.option("--quiet", is_flag=True)
 @_one_line_errors
-def demo(preset: str, out_dir: Path, quiet: bool) -> None:
+def demo(preset: str, out_dir: Path | None, quiet: bool) -> None:
     """Encode and decode the bundled sample image; print bpp, PSNR and times."""
+    import tempfile
     import time
 
     from nfcodec.io import read_image, sample_image_path
     from nfcodec.metrics import psnr
 
+    if out_dir is None:
+        out_dir = Path(tempfile.mkdtemp(prefix="nfcodec-demo-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     source = sample_image_path()
     nfc_path, png_path = out_dir / "sample.nfc", out_dir / "sample.decoded.png"
@@ -227,17 +283,3 @@ def demo(preset: str, out_dir: Path, quiet: bool) -> None:
         f"decode {decode_seconds:.2f} s"
         f"\nwrote {nfc_path} and {png_path}"
     )
-
-
-def _register_eval_commands() -> None:
-    """`sweep` and `report` live in the eval harness (installed as nfcodec_eval)."""
-    try:
-        from nfcodec_eval.cli import sweep_command
-        from nfcodec_eval.report import report_command
-    except ImportError:  # harness not installed: the codec commands still work
-        return
-    main.add_command(sweep_command, "sweep")
-    main.add_command(report_command, "report")
-
-
-_register_eval_commands()

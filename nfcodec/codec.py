@@ -1,7 +1,8 @@
-"""Encode: image -> (permute) -> fit field -> quantise -> entropy-code -> .nfc bytes; decode: back.
+"""Encode: image -> (permute) -> fit field -> quantise -> entropy-code -> .nfc bytes.
 
-The encoder decodes its own bytes with the real decoder and reports bpp from their length and
-PSNR from the decoded pixels, so the numbers it prints are the numbers a user gets.
+The encoder decodes its own bytes with the real decoder (`nfcodec.decoder`, no torch) and
+reports bpp from their length and PSNR from the decoded pixels, so the numbers it prints are
+the numbers a user gets.
 """
 
 from __future__ import annotations
@@ -11,38 +12,28 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from nfcodec.container import Header, NfcInfo, Section, SectionKind, read_nfc, write_nfc
-from nfcodec.container import read_info as _read_info
+from nfcodec.container import Header, Section, SectionKind, write_nfc
 from nfcodec.container.spec import FIELD_PARAMS, FieldKind
-from nfcodec.errors import CorruptStream, InputError
+from nfcodec.decoder import decode, decode_bytes, read_info
+from nfcodec.errors import InputError
 from nfcodec.fields.base import Field, FieldConfig
-from nfcodec.fields.registry import build_field, field_class, field_class_for_kind, name_of
-from nfcodec.io import read_image, write_bytes_atomic, write_png
+from nfcodec.fields.registry import build_field, field_class
+from nfcodec.io import read_image, write_bytes_atomic
 from nfcodec.metrics import psnr as psnr_of
-from nfcodec.quant import dequantize
 from nfcodec.sections import (
     TableLayout,
-    decode_latent_model,
-    decode_latents,
-    decode_latents_arm,
-    decode_weights,
     encode_latent_model,
     encode_latents_arm,
     encode_weights,
     latent_bits_arm,
-    plane_shapes,
 )
-from nfcodec.transforms import permute_pixels, unpermute_pixels
+from nfcodec.transforms import permute_pixels
 
-RENDER_CHUNK = 1 << 16  # pixels per decoder forward pass: bounds memory, fixes the maths order
-MAX_LATENTS_PER_PIXEL = 16  # decoder bound on table rows x features relative to the image
-MAX_LATENTS = 1 << 27
 CONTAINER_OVERHEAD_BYTES = 48  # header + section framing, for rate estimates only
 
 
@@ -106,6 +97,10 @@ def default_config(field: str, height: int, width: int, overrides: dict[str, int
         if name not in known:
             raise InputError(f"field {field!r} has no hyper-parameter {name!r}")
         values[name] = int(value)
+    if cls.kind == FieldKind.HASHGRID and "cubic_levels" not in overrides:
+        # Lagrange on every level but the finest: it measured best on the development images
+        levels = values.get("levels", config_type.levels)  # type: ignore[attr-defined]
+        values["cubic_levels"] = max(0, levels - 1)
     config = config_type(**values)
     try:
         config.check()
@@ -125,7 +120,8 @@ def _dense_table_log2(height: int, width: int, finest: int) -> int:
 
 
 class _Bar:
-    """Progress line on stderr: step, PSNR, estimated bpp, lambda, elapsed."""
+    """Progress line on stderr: step, elapsed and time left (tqdm), training PSNR, the coded
+    size of the current latents in bpp (an estimate of the final file), lambda."""
 
     def __init__(self, quiet: bool, steps: int) -> None:
         self.bar = None
@@ -137,9 +133,8 @@ class _Bar:
     def __call__(self, p: Any) -> None:
         if self.bar is not None:
             self.bar.n = p.step
-            self.bar.set_postfix_str(
-                f"PSNR {p.psnr:5.2f} dB, ~{p.bpp:.3f} bpp, lambda {p.lmbda:.2e}"
-            )
+            size = "coded size ..." if p.coded_bpp is None else f"coded size {p.coded_bpp:.3f} bpp"
+            self.bar.set_postfix_str(f"PSNR {p.psnr:5.2f} dB, {size}, lambda {p.lmbda:.2e}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -258,7 +253,7 @@ def encode_image(
             _start_lmbda(lmbda, target_bpp),
             target_bpp=target_bpp,
             coded_bits=coded_bits,
-            progress=bar,
+            progress=None if quiet else bar,
             entropy_model=latent_model,
         )
     finally:
@@ -323,7 +318,7 @@ def encode_image(
         None if target_bpp is None else target_bpp * n_pixels / 8.0,
     )
     fit_done = time.perf_counter()
-    decoded = decode(data)
+    decoded = decode_bytes(data)
     decode_seconds = time.perf_counter() - fit_done
     if output is not None:
         write_bytes_atomic(output, data)
@@ -362,85 +357,4 @@ def _layouts(model: Field) -> list[TableLayout]:
     return [TableLayout(t.rows, t.features, t.grid_shape) for t in model.latent_tables()]
 
 
-def _load_bytes(source: Any) -> bytes:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source)
-    path = Path(source)
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-
-
-def decode(source: Any, output: Any = None, *, device: str = "cpu") -> np.ndarray:
-    """Decode .nfc bytes or a path into uint8 (H, W, C); write a PNG to `output` if given."""
-    nfc = read_nfc(_load_bytes(source))
-    header = nfc.header
-    cls = field_class_for_kind(header.field_kind)
-    config = cls.config_type.from_params(header.field_params)
-    model = _build_bounded(config, header)
-    layouts = _layouts(model)
-    if nfc.major >= 2:
-        arm = decode_latent_model(nfc.section(SectionKind.LATENT_MODEL), len(plane_shapes(layouts)))
-        tables = decode_latents_arm(nfc.section(SectionKind.LATENTS), layouts, arm)
-    else:
-        tables = decode_latents(
-            nfc.section(SectionKind.LATENTS), layouts, getattr(config, "context_rows", 0)
-        )
-    params = model.network_parameters()
-    weights, exponents = decode_weights(
-        nfc.section(SectionKind.WEIGHTS), [p.numel() for p in params]
-    )
-    with torch.no_grad():
-        for param, symbols, exponent in zip(params, weights, exponents, strict=True):
-            param.copy_(torch.from_numpy(dequantize(symbols, exponent)).view_as(param))
-    latents = [torch.from_numpy(t.astype(np.float32)) for t in tables]
-    image = render_image(model, latents)
-    if header.permute:
-        image = unpermute_pixels(image, header.seed)
-    if output is not None:
-        write_png(image, output)
-    return image
-
-
-def _build_bounded(config: FieldConfig, header: Header) -> Field:
-    """Build the decoder's field (network only) once its latent tables are known to be sane."""
-    if config.kind == FieldKind.HASHGRID and (
-        config.coarsest_resolution > config.finest_resolution  # type: ignore[attr-defined]
-    ):
-        raise CorruptStream("corrupt header: coarsest resolution above finest")
-    model = build_field(config, header.height, header.width, header.channels, with_latents=False)
-    latents = sum(t.rows * t.features for t in model.latent_tables())
-    limit = min(MAX_LATENTS, MAX_LATENTS_PER_PIXEL * header.pixels + (1 << 16))
-    if latents > limit:
-        raise CorruptStream(f"header asks for {latents} latents, more than {limit} allowed")
-    return model
-
-
-def render_image(model: Field, latents: list[torch.Tensor]) -> np.ndarray:
-    """Render all pixels in fixed-size chunks and round to 8 bits (row-major (H, W, C))."""
-    n = model.height * model.width
-    out = np.empty((n, model.channels), dtype=np.uint8)
-    with torch.no_grad():
-        for begin in range(0, n, RENDER_CHUNK):
-            index = torch.arange(begin, min(n, begin + RENDER_CHUNK), dtype=torch.int64)
-            colours = model.render(latents, index).clamp(0.0, 1.0)
-            out[begin : begin + index.numel()] = (
-                torch.round(colours * 255.0).to(torch.uint8).numpy()
-            )
-    return out.reshape(model.height, model.width, model.channels)
-
-
-def read_info(source: Any) -> NfcInfo:
-    return _read_info(_load_bytes(source))
-
-
-def field_name(kind: FieldKind) -> str:
-    return name_of(field_class_for_kind(kind))
-
-
-__all__ = ["EncodeResult", "encode_image", "decode", "read_info", "render_image"]
+__all__ = ["EncodeResult", "encode_image", "decode", "read_info"]

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nfcodec.container.spec import Interpolation
 from nfcodec.errors import InputError
 from nfcodec.fields.hashgrid import HashGridConfig, HashGridField
 from nfcodec.fit.trainer import stratified_batch
@@ -29,7 +28,7 @@ MODES = ("global", "patch", "pixel")
 class FlowSettings:
     """How to fit the reference field and search the displacement."""
 
-    interpolation: int = Interpolation.LAGRANGE
+    lagrange: bool = True  # every level of the field read by cubic Lagrange, else bilinearly
     mode: str = "patch"
     patch: int = 16  # patch side in pixels (mode "patch")
     fit_steps: int = 1500
@@ -40,13 +39,13 @@ class FlowSettings:
     seed: int = 0
 
 
-def _fit_field(image: torch.Tensor, interpolation: int, steps: int, seed: int) -> HashGridField:
+def _fit_field(image: torch.Tensor, lagrange: bool, steps: int, seed: int) -> HashGridField:
     """An MSE-only fit of the default hash grid to `image` (H, W, C) in [0, 1]."""
     height, width, channels = image.shape
     longer = max(height, width)
     config = HashGridConfig(
         coarsest_resolution=max(1, longer // 64), finest_resolution=longer,
-        log2_table_size=22, interpolation=interpolation,
+        log2_table_size=22, cubic_levels=8 if lagrange else 0,
     )
     torch.manual_seed(seed)
     field = HashGridField(config, height, width, channels)
@@ -102,7 +101,7 @@ def _expand(d: torch.Tensor, mode: str, patch: int, height: int, width: int) -> 
 def fit_reference(first: np.ndarray, settings: FlowSettings = FlowSettings()) -> HashGridField:
     """The field (frozen) that flow is searched through, fitted to `first` (H, W, C) uint8."""
     image = torch.from_numpy(first.astype(np.float32) / 255.0)
-    field = _fit_field(image, settings.interpolation, settings.fit_steps, settings.seed)
+    field = _fit_field(image, settings.lagrange, settings.fit_steps, settings.seed)
     for p in field.parameters():
         p.requires_grad_(False)
     return field
@@ -142,7 +141,7 @@ def flow_through_field(
         y = (yy + full[..., 0]).reshape(-1)
         x = (xx + full[..., 1]).reshape(-1)
         features = sample_features(
-            latents, field.geometries, height, width, y, x, field.config.interpolation
+            latents, field.geometries, height, width, y, x, field.config.cubic_levels
         )
         sigma = settings.blur * max(0.0, 1.0 - step / (0.75 * settings.flow_steps))
         difference = (field.synthesize(features) - b).reshape(height, width, channels)

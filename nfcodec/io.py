@@ -222,8 +222,47 @@ def _one_line(exc: BaseException) -> str:
 # --------------------------------------------------------------------- writing files
 
 
+# Lossless formats a decoded picture may be written as, by file suffix: Pillow format name and
+# the save options that keep every sample exact.
+LOSSLESS_FORMATS: dict[str, tuple[str, dict[str, object]]] = {
+    ".png": ("PNG", {}),
+    ".webp": ("WEBP", {"lossless": True, "quality": 100, "exact": True}),
+    ".tif": ("TIFF", {"compression": "tiff_deflate"}),
+    ".tiff": ("TIFF", {"compression": "tiff_deflate"}),
+    ".ppm": ("PPM", {}),
+    ".pgm": ("PPM", {}),
+    ".pnm": ("PPM", {}),
+}
+
+
+def write_image(array: np.ndarray, path: str | os.PathLike[str]) -> None:
+    """Write a uint8 picture in the lossless format its suffix names (see `LOSSLESS_FORMATS`),
+    atomically; any other suffix is refused rather than written as something else."""
+    fmt, options = LOSSLESS_FORMATS[check_image_suffix(path)]
+    write_bytes_atomic(path, encode_image_file(array, fmt, options, path))
+
+
+def check_image_suffix(path: str | os.PathLike[str]) -> str:
+    """The lower-case suffix of `path` when `write_image` can write it, else InputError."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in LOSSLESS_FORMATS:
+        choices = ", ".join(LOSSLESS_FORMATS)
+        shown = suffix or "(no suffix)"
+        raise InputError(
+            f"cannot write {path}: {shown} is not a lossless image type I write; use {choices}"
+        )
+    return suffix
+
+
 def write_png(array: np.ndarray, path: str | os.PathLike[str]) -> None:
     """Write a uint8 (H, W), (H, W, 1) or (H, W, 3) array as a PNG, atomically."""
+    write_bytes_atomic(path, encode_image_file(array, "PNG", {}, path))
+
+
+def encode_image_file(
+    array: np.ndarray, fmt: str, options: dict[str, object], path: str | os.PathLike[str]
+) -> bytes:
+    """The bytes of `array` saved by Pillow as `fmt`; `path` only names it in errors."""
     samples = np.asarray(array)
     if samples.dtype != np.uint8:
         raise InputError(f"cannot write {path}: pixels must be uint8, not {samples.dtype}")
@@ -234,8 +273,8 @@ def write_png(array: np.ndarray, path: str | os.PathLike[str]) -> None:
     if samples.size == 0:
         raise InputError(f"cannot write {path}: image has no pixels")
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(samples)).save(buffer, format="PNG")
-    write_bytes_atomic(path, buffer.getvalue())
+    Image.fromarray(np.ascontiguousarray(samples)).save(buffer, format=fmt, **options)
+    return buffer.getvalue()
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage
 
 PEAK = 255.0
 WINDOW_SIZE = 11
@@ -77,6 +76,8 @@ def _gaussian_taps(size: int, sigma: float) -> np.ndarray:
 
 def _window_filter(plane: np.ndarray, taps: np.ndarray) -> np.ndarray:
     """Gaussian-weighted local means at every position where the window fits ("valid")."""
+    from scipy import ndimage  # the `eval` extra: only MS-SSIM needs it, PSNR does not
+
     out = ndimage.correlate1d(plane, taps, axis=0, mode="constant")
     out = ndimage.correlate1d(out, taps, axis=1, mode="constant")
     r = len(taps) // 2

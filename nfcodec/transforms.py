@@ -4,7 +4,7 @@ Some fields fit better when neighbouring table entries are not neighbouring
 pixels; the encoder shuffles the picture before fitting and the decoder
 unshuffles after reconstruction.  Both sides must agree bit for bit, so the
 shuffle is defined by plain 64-bit integer arithmetic (normative text in
-``bitstream/parts/rpp.md``) rather than by any library's random generator:
+``bitstream/SPEC.md`` section 8) rather than by any library's random generator:
 
 * ``mix64`` is the SplitMix64 finaliser;
 * pixel ``i`` (row-major flat index) gets the key

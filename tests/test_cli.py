@@ -188,6 +188,66 @@ def test_demo_runs(work: Path) -> None:
     assert (work / "sample.nfc").is_file() and (work / "sample.decoded.png").is_file()
 
 
+def test_demo_without_out_writes_to_a_temporary_folder_and_says_where(
+    work: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    monkeypatch.chdir(work)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    result = run_cli("demo", "--preset", TEST_PRESET, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert folder_listing(work) == set(), "demo wrote into the current folder"
+    wrote = result.stdout.splitlines()[-1]
+    nfc = Path(wrote.split()[1])
+    assert wrote.startswith("wrote ") and nfc.is_file() and nfc.name == "sample.nfc"
+    assert nfc.parent.parent == tmp_path / "tmp"
+
+
+@pytest.mark.parametrize("suffix", [".png", ".webp", ".tif", ".ppm"])
+def test_decode_writes_the_lossless_format_its_suffix_names(
+    good_nfc: bytes, tmp_path: Path, work: Path, suffix: str
+) -> None:
+    from PIL import Image
+
+    nfc = tmp_path / "a.nfc"
+    nfc.write_bytes(good_nfc)
+    out = work / f"decoded{suffix}"
+    assert run_cli("decode", nfc, out, "--quiet").exit_code == 0
+    with Image.open(out) as im:
+        assert im.format == {".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".ppm": "PPM"}[suffix]
+        assert np.array_equal(np.asarray(im), nfcodec.decode(good_nfc))
+
+
+@pytest.mark.parametrize("name", ["decoded.jpg", "decoded"])
+def test_decode_refuses_an_unknown_or_lossy_output_type(
+    good_nfc: bytes, tmp_path: Path, work: Path, name: str
+) -> None:
+    nfc = tmp_path / "a.nfc"
+    nfc.write_bytes(good_nfc)
+    result = run_cli("decode", nfc, work / name)
+    message = assert_one_line_error(result.exit_code, result.stdout, result.stderr)
+    assert name in message and ".png" in message
+    assert folder_listing(work) == set()
+
+
+def test_decode_and_info_errors_name_the_file(good_nfc: bytes, tmp_path: Path, work: Path) -> None:
+    damaged = tmp_path / "damaged.nfc"
+    damaged.write_bytes(good_nfc[:-7])
+    for args in (["decode", damaged, work / "x.png"], ["info", damaged]):
+        result = run_cli(*args)
+        message = assert_one_line_error(result.exit_code, result.stdout, result.stderr)
+        assert str(damaged) in message
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "nfcodec", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and nfcodec.__version__ in done.stdout
+
+
 def test_version_and_help() -> None:
     assert nfcodec.__version__ in run_cli("--version").stdout
     for command in ("encode", "decode", "info", "demo"):

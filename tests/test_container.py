@@ -230,13 +230,13 @@ def test_other_versions_are_unsupported(major: int, minor: int) -> None:
 
 def test_older_headers_take_the_defaults_of_later_parameters() -> None:
     """A 1.0 hash-grid header has no `activation` (it decodes as ReLU, what 1.0 meant); 1.1
-    and 2.0 headers have no `interpolation` (bilinear, what they were written with)."""
+    and 2.0 headers have no `cubic_levels` (0: bilinear, what they were written with)."""
     old = crafted(header_block(params=HASHGRID_PARAMS[:-2]), major=1, minor=0)
     assert read_info(old).header.params()["activation"] == 0
-    assert read_info(old).header.params()["interpolation"] == 0
+    assert read_info(old).header.params()["cubic_levels"] == 0
     for major, minor in ((1, 1), (2, 0)):
         nine = crafted(header_block(params=HASHGRID_PARAMS[:-1]), major=major, minor=minor)
-        assert read_info(nine).header.params()["interpolation"] == 0
+        assert read_info(nine).header.params()["cubic_levels"] == 0
         assert read_info(nine).header.params()["activation"] == 1
     # one value short for the version: the section count is read as the last parameter
     for params, major, minor in ((8, 1, 1), (8, 2, 0), (9, 2, 1)):

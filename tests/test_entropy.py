@@ -186,7 +186,7 @@ def test_large_stream_chunked_reads() -> None:
 
 
 def test_golden_payload() -> None:
-    """The worked example in bitstream/parts/entropy.md, byte for byte, both ways."""
+    """The worked example in bitstream/SPEC.md section 9, byte for byte, both ways."""
     classes = np.array([20, 24, 44, 28, 0])
     parts = [(np.array([0, 1, -1, 3, -7]), 24), (np.array([0, 2, 120, -2, 0]), classes)]
     payload = bytes.fromhex("0a0d7f02" "b53e6681" "09283900")

@@ -8,7 +8,6 @@ import torch
 from click.testing import CliRunner
 
 from nfcodec.cli import main
-from nfcodec.container.spec import Interpolation
 from nfcodec.errors import InputError
 from nfcodec.flow import FlowSettings, estimate_flow, flow_to_rgb
 from nfcodec.io import write_png
@@ -29,16 +28,16 @@ def _texture(size: int, seed: int = 0) -> np.ndarray:
     return np.round(image * 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("interpolation", [0, 1])
-def test_continuous_lookup_matches_the_codec_at_pixel_centres(interpolation):
+@pytest.mark.parametrize("cubic_levels", [0, 2])
+def test_continuous_lookup_matches_the_codec_at_pixel_centres(cubic_levels):
     h, w = 9, 14
     levels = [level_geometry(h, w, r, 6) for r in (2, 5, 14)]
     gen = torch.Generator().manual_seed(0)
     tables = [torch.randn(g.rows, 2, generator=gen) for g in levels]
     yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
     at_centres = sample_features(tables, levels, h, w, yy.reshape(-1).float(),
-                                 xx.reshape(-1).float(), interpolation)
-    expected = grid_features(tables, levels, h, w, interpolation=interpolation)
+                                 xx.reshape(-1).float(), cubic_levels)
+    expected = grid_features(tables, levels, h, w, cubic_levels=cubic_levels)
     torch.testing.assert_close(at_centres, expected, rtol=0, atol=1e-5)
 
 
@@ -47,7 +46,7 @@ def test_lagrange_field_recovers_a_global_translation():
     ty, tx = 2, -3
     first = big[8:56, 8:56]
     second = big[8 - ty : 56 - ty, 8 - tx : 56 - tx]
-    settings = FlowSettings(interpolation=Interpolation.LAGRANGE, mode="global",
+    settings = FlowSettings(lagrange=True, mode="global",
                             fit_steps=300, flow_steps=150)
     flow = estimate_flow(first, second, settings)
     assert flow.shape == (48, 48, 2) and flow.dtype == np.float32

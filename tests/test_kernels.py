@@ -8,10 +8,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nfcodec.kernels import LAGRANGE, LevelGeometry, grid_features, level_geometry
+from nfcodec.kernels import LevelGeometry, grid_features, level_geometry
 from nfcodec.kernels.geometry import (
     axis_samples,
-    cubic_axis_samples,
+    four_tap_axis_samples,
     lagrange_weights,
     vertex_index,
 )
@@ -218,39 +218,44 @@ def test_lagrange_weights_worked_and_exact_on_cubics():
     np.testing.assert_allclose(weights @ cubic, expected, atol=1e-6)
 
 
-def test_cubic_taps_clamp_to_the_grid():
-    taps, weights = cubic_axis_samples(5, 2)
+def test_four_taps_clamp_to_the_grid():
+    taps, weights = four_tap_axis_samples(5, 2, cubic=True)
     lower, frac = axis_samples(5, 2)
     assert taps.min() == 0 and taps.max() == 2
     np.testing.assert_array_equal(taps[:, 1], lower)
+    np.testing.assert_array_equal(taps[:, 2], lower + 1)
     np.testing.assert_array_equal(weights, lagrange_weights(frac))
+    _, linear = four_tap_axis_samples(5, 2, cubic=False)
+    np.testing.assert_array_equal(linear[:, 1], np.float32(1) - frac)
+    np.testing.assert_array_equal(linear[:, 2], frac)
+    assert not linear[:, [0, 3]].any()
 
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("subset", [False, True])
-@pytest.mark.parametrize("interpolation", [LAGRANGE])
-def test_four_tap_fast_is_bit_identical_to_reference(case, subset, interpolation):
+@pytest.mark.parametrize("cubic_levels", [1, 2])
+def test_four_tap_fast_is_bit_identical_to_reference(case, subset, cubic_levels):
     """Every path evaluates the specified order, so features agree bit for bit."""
     h, w, levels, tables = _setup(case)
     gen = torch.Generator().manual_seed(2)
     pixels = torch.randint(0, h * w, (2 * h * w + 3,), generator=gen) if subset else None
-    ref = grid_features_torch(tables, levels, h, w, pixels, interpolation)
+    ref = grid_features_torch(tables, levels, h, w, pixels, cubic_levels)
     for backend in ("fast", "torch", "separable"):
         out = grid_features(tables, levels, h, w, pixels=pixels, backend=backend,
-                            interpolation=interpolation)
+                            cubic_levels=cubic_levels)
         assert torch.equal(out, ref), backend
-    full = grid_features(tables, levels, h, w, interpolation=interpolation)
+    full = grid_features(tables, levels, h, w, cubic_levels=cubic_levels)
     if pixels is not None:
         assert torch.equal(full[pixels], ref)
 
     weight = torch.randn(ref.shape, generator=gen, dtype=torch.float64)
     leaves64 = [t.double().requires_grad_(True) for t in tables]
     g_ref = torch.autograd.grad(
-        (grid_features_torch(leaves64, levels, h, w, pixels, interpolation) * weight).sum(),
+        (grid_features_torch(leaves64, levels, h, w, pixels, cubic_levels) * weight).sum(),
         leaves64,
     )
     leaves = [t.clone().requires_grad_(True) for t in tables]
-    out = grid_features(leaves, levels, h, w, pixels=pixels, interpolation=interpolation)
+    out = grid_features(leaves, levels, h, w, pixels=pixels, cubic_levels=cubic_levels)
     g_fast = torch.autograd.grad(out, leaves, weight.float())
     for a, b in zip(g_fast, g_ref, strict=True):
         torch.testing.assert_close(a.double(), b, rtol=1e-5, atol=1e-5)
@@ -263,7 +268,7 @@ def test_lagrange_reproduces_a_quadratic_away_from_the_edges():
     i = torch.arange(level.cells_h + 1, dtype=torch.float64)[:, None]
     j = torch.arange(level.cells_w + 1, dtype=torch.float64)[None, :]
     table = (0.05 * i * i - 0.1 * i * j + 0.2 * j + 1.0).reshape(-1, 1).float()
-    out = grid_features([table], [level], h, w, interpolation=LAGRANGE)[:, 0].reshape(h, w)
+    out = grid_features([table], [level], h, w, cubic_levels=1)[:, 0].reshape(h, w)
     v = (2 * torch.arange(h, dtype=torch.float64) + 1) * level.cells_h / (2 * h)
     u = (2 * torch.arange(w, dtype=torch.float64) + 1) * level.cells_w / (2 * w)
     expected = 0.05 * v[:, None] ** 2 - 0.1 * v[:, None] * u[None, :] + 0.2 * u[None, :] + 1.0
@@ -272,3 +277,13 @@ def test_lagrange_reproduces_a_quadratic_away_from_the_edges():
     assert inner.sum() > 100
     torch.testing.assert_close(out.double()[inner], expected[inner], rtol=0, atol=1e-5)
 
+
+
+def test_bilinear_levels_of_a_four_tap_file_match_plain_bilinear():
+    """Levels past `cubic_levels` are bilinear: equal to the 2-tap path up to rounding."""
+    h, w, levels, tables = _setup(CASES[0])
+    plain = grid_features(tables, levels, h, w)
+    mixed = grid_features(tables, levels, h, w, cubic_levels=1)
+    f = tables[0].shape[1]
+    torch.testing.assert_close(mixed[:, f:], plain[:, f:], rtol=0, atol=2e-6)
+    assert not torch.allclose(mixed[:, :f], plain[:, :f])

@@ -113,14 +113,16 @@ def test_make_report_writes_json_markdown_and_plot(tmp_path: Path) -> None:
     assert "| jpeg | 5 (1 dropped) | 2 | +200.00%" in text
     assert "+50.00%" in text
     assert "PCHIP" in text and "Harness check" in text
-    assert "| jpeg | +0.00%" in text and "| webp | +0.00%" in text and "pass" in text
+    assert "| jpeg | +0.00%" in text and "| webp | +0.00%" in text
     # published curves on the same scale: BPG half of WebP's bits, CompressAI JPEG 1.5x
     assert "| BPG 4:4:4 | 5 | anchor | -50.00%" in text
     assert "| JPEG (CompressAI) | 5 | +200.00%" in text
     assert "| WebP (CompressAI) | 5 | +100.00% (24.0–34.4 dB) | +0.00%" in text
     assert f"`{refs.parent.name}/{refs.name}`" in text and str(refs) not in text  # no machine paths
-    # 2 images against a 24-image published set is flagged
+    # 2 images against a 24-image published set is flagged, titled as a subset, not judged
     assert "indicative only" in text
+    assert "## kodak (subset: 2 of 24 images)" in text
+    assert "not judged (subset)" in text and "FAIL" not in text and "| pass |" not in text
 
 
 def test_report_command(tmp_path: Path) -> None:
@@ -184,3 +186,14 @@ def test_report_shows_how_rate_controlled_codecs_landed(tmp_path: Path) -> None:
 def test_no_landing_table_without_targets(tmp_path: Path) -> None:
     _write_records(tmp_path / "r")
     assert "Rate control landing" not in make_report(tmp_path / "r").read_text()
+
+
+def test_subset_is_told_apart_from_the_full_set(tmp_path: Path) -> None:
+    from nfcodec_eval.reference import ReferenceSet
+    from nfcodec_eval.report import _full_set_size
+
+    refs = ReferenceSet(tmp_path, "published", "published", 24)
+    assert _full_set_size(refs, 2) == 24
+    assert _full_set_size(refs, 24) is None
+    assert _full_set_size(None, 2) is None
+    assert _full_set_size(ReferenceSet(tmp_path, "x", "x", None), 2) is None

@@ -1,4 +1,5 @@
-"""The training batch sampler: sorted, in range, one index per stratum, unbiased."""
+"""The training batch sampler (sorted, in range, one index per stratum, unbiased), the latent
+noise and the progress reports."""
 
 from __future__ import annotations
 
@@ -62,3 +63,24 @@ def test_noise_is_added_in_reused_buffers_and_passes_gradients() -> None:
         torch.testing.assert_close(table.grad, w)  # d(table + noise)/d table = 1
     second = noise(tables)
     assert [t.data_ptr() for t in second] == pointers  # no latent-sized allocation per step
+
+
+def test_progress_reports_the_coded_size_and_leaves_the_file_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every progress line carries the exact coded-size estimate (never the training proxy),
+    and reporting it changes no byte of the file."""
+    import nfcodec
+    from nfcodec import codec
+    from tests.conftest import TEST_PRESET, gradient_noise, register_test_presets
+
+    register_test_presets()
+    image = gradient_noise(24, 32, 3)
+    seen: list = []
+    monkeypatch.setattr(codec._Bar, "__call__", lambda self, p: seen.append(p))
+    shown = nfcodec.encode_image(image, preset=TEST_PRESET, device="cpu", quiet=False)
+    silent = nfcodec.encode_image(image, preset=TEST_PRESET, device="cpu", quiet=True)
+    assert shown.data == silent.data
+    assert seen and all(p.coded_bpp is not None and p.coded_bpp > 0 for p in seen)
+    assert seen[-1].step == seen[-1].steps
+    assert 0.5 * shown.bpp < seen[-1].coded_bpp < 2.0 * shown.bpp

@@ -169,8 +169,10 @@ def _dataset_section(
     anchor_codec: str = "webp",
 ) -> list[str]:
     num_images = max((c.num_images for c in curves.values()), default=0)
-    lines = [f"## {dataset}", "", f"Images: {num_images}.", ""]
-    if refs is not None and refs.num_images not in (None, num_images):
+    full = _full_set_size(refs, num_images)
+    title = dataset if full is None else f"{dataset} (subset: {num_images} of {full} images)"
+    lines = [f"## {title}", "", f"Images: {num_images}.", ""]
+    if full is not None:
         lines += [
             f"**Note:** {num_images} image(s) swept, but the published curves average "
             f"{refs.num_images} images ({refs.label}); BD-rates against them and the harness "
@@ -215,7 +217,7 @@ def _dataset_section(
     ]
     lines += _landing_section(records)
     lines += _published_bd_section(published, measured, anchor_codec)
-    lines += _harness_section(curves, published, refs)
+    lines += _harness_section(curves, published, refs, subset=full is not None)
     if refs is not None:
         chosen = overlay_curves(published)
         where = f"{Path(refs.folder).parent.name}/{Path(refs.folder).name}"  # no machine paths
@@ -289,12 +291,21 @@ def _published_bd_section(
     ]
 
 
+def _full_set_size(refs: ReferenceSet | None, num_images: int) -> int | None:
+    """Images in the published set when this sweep covers fewer (a subset), else None."""
+    if refs is None or refs.num_images in (None, num_images):
+        return None
+    return refs.num_images
+
+
 def _harness_section(
     curves: dict[str, MeasuredCurve],
     published: dict[str, ReferenceCurve],
     refs: ReferenceSet | None,
+    subset: bool = False,
 ) -> list[str]:
-    """Our JPEG/WebP against CompressAI's: if these disagree, the harness is suspect."""
+    """Our JPEG/WebP against CompressAI's: if these disagree, the harness is suspect. A subset
+    is not judged: its mean is not the published set's mean, so a gap says nothing."""
     rows = []
     for codec in _HARNESS_CODECS:
         if codec not in curves or codec not in published:
@@ -303,7 +314,9 @@ def _harness_section(
         pchip = _bd(theirs.bpp, theirs.psnr, curves[codec])
         cubic = _bd(theirs.bpp, theirs.psnr, curves[codec], "cubic")
         verdict = "n/a"
-        if isinstance(pchip, BDResult):
+        if subset:
+            verdict = "not judged (subset)"
+        elif isinstance(pchip, BDResult):
             within = abs(pchip.value) <= HARNESS_TOLERANCE_PERCENT
             verdict = "pass" if within else "FAIL"
         cubic_text = f"{cubic.value:+.2f}%" if isinstance(cubic, BDResult) else cubic
@@ -328,7 +341,7 @@ def _harness_section(
 
 def _plot(
     path: Path,
-    dataset: str,
+    title: str,
     curves: dict[str, MeasuredCurve],
     refs: ReferenceSet | None,
     published: dict[str, ReferenceCurve],
@@ -368,7 +381,7 @@ def _plot(
             ax.set_ylim(math.floor(min(psnr_in_view)) - 1, math.ceil(max(psnr_in_view)) + 1)
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel("PSNR-RGB (dB)")
-        ax.set_title(f"{dataset}: mean over images")
+        ax.set_title(title)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
@@ -413,7 +426,12 @@ def make_report(
         refs = reference_set(dataset, reference_dir)
         published = load_folder(refs.folder) if refs else {}
         plot_name = f"rd-{dataset}.png" if several else "rd.png"
-        _plot(folder / plot_name, dataset, curves, refs, published)
+        swept = max((c.num_images for c in curves.values()), default=0)
+        full = _full_set_size(refs, swept)
+        title = f"{dataset}: mean over {swept} images"
+        if full is not None:
+            title += f" (subset of {full})"
+        _plot(folder / plot_name, title, curves, refs, published)
         rows = [r for r in records if r.dataset == dataset]
         lines += _dataset_section(dataset, curves, rows, refs, published, plot_name, anchor_codec)
     report = folder / "report.md"

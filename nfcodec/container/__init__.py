@@ -2,10 +2,12 @@
 
 from nfcodec.container.header import Header
 from nfcodec.container.nfc import (
+    HEADER_PREFIX_BYTES,
     NfcFile,
     NfcInfo,
     Section,
     describe,
+    read_header,
     read_info,
     read_nfc,
     write_nfc,
@@ -21,6 +23,7 @@ from nfcodec.container.spec import (
 )
 
 __all__ = [
+    "HEADER_PREFIX_BYTES",
     "FIELD_PARAMS",
     "FORMAT_MAJOR",
     "FORMAT_MINOR",
@@ -33,6 +36,7 @@ __all__ = [
     "Section",
     "SectionKind",
     "describe",
+    "read_header",
     "read_info",
     "read_nfc",
     "write_nfc",

@@ -242,6 +242,19 @@ def _parse(data: object) -> _Parsed:
     return _Parsed(major, minor, header, len(view), header_bytes, tuple(sections))
 
 
+# Bytes that always hold the preamble and the header block: enough to read a header from a prefix.
+HEADER_PREFIX_BYTES = PREAMBLE_BYTES + 10 + MAX_HEADER_BYTES + CRC_BYTES
+
+
+def read_header(prefix: bytes) -> tuple[int, int, Header]:
+    """(major, minor, header) from the first bytes of a file (sections are neither needed nor
+    checked): what an image library's `open` shows before it decodes."""
+    view = _as_view(prefix)
+    major, minor = _check_preamble(view)
+    header, _ = _read_header_block(ByteReader(view, PREAMBLE_BYTES), (major, minor))
+    return major, minor, header
+
+
 def read_nfc(data: bytes) -> NfcFile:
     """Parse and fully validate .nfc bytes, every CRC included."""
     parsed = _parse(data)

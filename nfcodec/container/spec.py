@@ -10,7 +10,7 @@ MAGIC = b"\x89NFC"
 FORMAT_MAJOR = 2  # what encoders write: 2.0 codes latents with the autoregressive model
 FORMAT_MINOR = 1
 # Highest minor version read for each major: 1.1 added the hash grid's `activation`, 2.1 its
-# `interpolation`.
+# `cubic_levels`.
 READABLE_VERSIONS = {1: 1, 2: 1}
 
 MAX_SIDE = 16384  # pixels per side a decoder accepts
@@ -27,11 +27,18 @@ class FieldKind(IntEnum):
     DINER = 2
 
 
-class Interpolation(IntEnum):
-    """How the hash grid blends vertex features at a pixel (header parameter `interpolation`)."""
+class Activation(IntEnum):
+    """Hidden activation of the hash grid's MLP (its `activation` parameter)."""
 
-    BILINEAR = 0  # the 2x2 vertices around the pixel
-    LAGRANGE = 1  # the 4x4 vertices around it, cubic Lagrange along each axis (since 2.1)
+    RELU = 0
+    GELU = 1  # exact x * Phi(x), erf form
+
+
+class Backbone(IntEnum):
+    """Synthesis network of a DINER field (its `backbone` parameter)."""
+
+    MLP = 0  # ReLU MLP
+    SIREN = 1  # sin(omega * x) hidden activations
 
 
 class SectionKind(IntEnum):
@@ -69,12 +76,15 @@ FIELD_PARAMS: dict[FieldKind, tuple[ParamSpec, ...]] = {
         ParamSpec("hidden_width", 1, 256),
         ParamSpec("hidden_layers", 0, 8),
         ParamSpec("context_rows", 0, 2),  # format 1 only; 2.x ignores it (the ARM replaces it)
-        ParamSpec("activation", 0, 1, since=(1, 1), default=0),  # 0 = ReLU, 1 = GELU
-        ParamSpec("interpolation", 0, 1, since=(2, 1), default=0),  # `Interpolation`
+        ParamSpec(
+            "activation", 0, int(max(Activation)), since=(1, 1), default=int(Activation.RELU)
+        ),
+        # coarsest levels read by cubic Lagrange (4x4 vertices), the others bilinearly
+        ParamSpec("cubic_levels", 0, 24, since=(2, 1), default=0),
     ),
     FieldKind.DINER: (
         ParamSpec("table_width", 1, 3),
-        ParamSpec("backbone", 0, 1),  # 0 = MLP (ReLU), 1 = SIREN
+        ParamSpec("backbone", 0, int(max(Backbone))),
         ParamSpec("hidden_width", 1, 256),
         ParamSpec("hidden_layers", 0, 8),
         ParamSpec("siren_omega", 1, 1000),

@@ -1,6 +1,6 @@
 """Chunked ANS coding of integer symbols under table-driven zero-mean Laplace models.
 
-Payload layout (normative text: bitstream/parts/entropy.md):
+Payload layout (normative text: bitstream/SPEC.md section 9):
 
     varint n_symbols
     if n_symbols > 0:

@@ -9,53 +9,14 @@ A field owns two kinds of parameters:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import torch
 from torch import nn
 
-from nfcodec.container.spec import FIELD_PARAMS, FieldKind
+from nfcodec.container.spec import FieldKind
+from nfcodec.fields.config import FieldConfig, LatentTable
 from nfcodec.fields.mlp import LayerStack
-
-
-@dataclass(frozen=True)
-class LatentTable:
-    """Layout of one latent table: `rows` entries of `features` values.
-
-    When `grid_shape` is set the rows are a row-major (height, width) vertex grid, so the rows
-    above an entry are its spatial neighbours; the context model uses them. Hashed tables and
-    per-pixel tables have no such structure (`grid_shape` is None).
-    """
-
-    rows: int
-    features: int
-    grid_shape: tuple[int, int] | None
-
-
-class FieldConfig:
-    """Base for frozen dataclass configs whose integer fields are the header's hyper-parameters."""
-
-    kind: ClassVar[FieldKind]
-
-    def to_params(self) -> tuple[int, ...]:
-        """Values in the wire order declared by `FIELD_PARAMS` for this kind."""
-        return tuple(int(getattr(self, spec.name)) for spec in FIELD_PARAMS[self.kind])
-
-    @classmethod
-    def from_params(cls, values: tuple[int, ...]) -> FieldConfig:
-        names = [spec.name for spec in FIELD_PARAMS[cls.kind]]
-        return cls(**dict(zip(names, values, strict=True)))
-
-    def check(self) -> None:
-        """Raise ValueError when a value lies outside the bounds the container accepts."""
-        for spec in FIELD_PARAMS[self.kind]:
-            value = getattr(self, spec.name)
-            if not spec.lo <= value <= spec.hi:
-                raise ValueError(f"{spec.name}={value} outside [{spec.lo}, {spec.hi}]")
-
-    def describe(self) -> str:
-        return ", ".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))  # type: ignore[arg-type]
 
 
 class Field(nn.Module):
@@ -76,7 +37,7 @@ class Field(nn.Module):
 
     # Latents ---------------------------------------------------------------------------------
     def latent_tables(self) -> list[LatentTable]:
-        raise NotImplementedError
+        return self.config.latent_tables(self.height, self.width)
 
     def latent_parameters(self) -> list[nn.Parameter]:
         """One (rows, features) parameter per `latent_tables()` entry, in the same order."""
@@ -108,3 +69,6 @@ class Field(nn.Module):
     ) -> torch.Tensor:
         """Colours (N, channels), roughly in [0, 1], of all pixels (row-major) or of `pixels`."""
         return self.synthesize(self.features(latents, pixels))
+
+
+__all__ = ["Field", "FieldConfig", "LatentTable"]

@@ -37,12 +37,19 @@ STEER_AIM = 1.02
 
 @dataclass
 class Progress:
+    """One progress report. `coded_bpp` is the exact coded size (latents, both networks and
+    container) of the current rounded latents, refreshed at most every `CODED_REFRESH_STEPS`;
+    None until first measured or when the caller gives no `coded_bits`."""
+
     step: int
     steps: int
     psnr: float
-    bpp: float
+    coded_bpp: float | None
     lmbda: float
     elapsed: float
+
+
+CODED_REFRESH_STEPS = 100  # a progress line's coded-size figure is at most this many steps old
 
 
 @dataclass(frozen=True)
@@ -180,6 +187,8 @@ def fit_field(
     previous_log_estimate: float | None = None
     start = time.perf_counter()
     mse_value, bpp_value = 1.0, 0.0
+    coded_bpp: float | None = None  # last exact coded-size estimate, for progress reports
+    coded_at = -CODED_REFRESH_STEPS
     frozen: list[torch.Tensor] | None = None
     for step in range(preset.steps):
         fraction = step / max(1, preset.steps - 1)
@@ -203,7 +212,8 @@ def fit_field(
             if frozen is None:
                 frozen = [torch.round(t.detach()) for t in latent_params]
                 if coded_bits is not None:
-                    bpp_value = coded_bits() / pixels
+                    bpp_value = coded_bpp = coded_bits() / pixels
+                    coded_at = step
             if preset.hard_batch_fraction >= 1.0:
                 output, wanted = field.render(frozen), target
             else:
@@ -225,7 +235,8 @@ def fit_field(
             and (step % preset.rate_update_every == 0)
         ):
             estimate = coded_bits() / pixels
-            bpp_value = estimate
+            bpp_value = coded_bpp = estimate
+            coded_at = step
             # Multiplicative steering on the exact coded size of the rounded latents.
             log_estimate = math.log(max(estimate, 1e-6))
             trend = 0.0 if previous_log_estimate is None else log_estimate - previous_log_estimate
@@ -235,12 +246,14 @@ def fit_field(
             log_lmbda += min(max(delta, -STEER_MAX), STEER_MAX)
             log_lmbda = min(max(log_lmbda, math.log(1e-7)), math.log(1.0))
         if progress and (step % progress_every == 0 or step == preset.steps - 1):
+            if coded_bits is not None and step - coded_at >= CODED_REFRESH_STEPS:
+                coded_bpp, coded_at = coded_bits() / pixels, step  # reporting only: no effect
             progress(
                 Progress(
                     step + 1,
                     preset.steps,
                     _psnr(mse_value),
-                    bpp_value,
+                    coded_bpp,
                     math.exp(log_lmbda),
                     time.perf_counter() - start,
                 )

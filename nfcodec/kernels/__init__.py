@@ -1,10 +1,15 @@
-"""Multi-resolution grid lookup (gather + interpolation) for the hashgrid field.
+"""Multi-resolution grid lookup (gather + bilinear interpolation) for the hashgrid field.
 
     level_geometry(height, width, resolution, log2_table_size) -> LevelGeometry
     grid_features(tables, levels, height, width, *, pixels=None, backend="auto",
-                  interpolation=BILINEAR) -> (N, L*F)
+                  cubic_levels=0) -> (N, L*F)
 
-Interpolation: BILINEAR (2x2 vertices) or LAGRANGE (4x4 vertices, cubic Lagrange).
+With `cubic_levels = 0` every level is read bilinearly (2x2 vertices, format 2.0 and older);
+otherwise the coarsest `cubic_levels` levels are read by cubic Lagrange (4x4 vertices) and the
+others bilinearly, all in the separable order of format 2.1 (SPEC section 10.5).
+
+Importing this package does not import torch (the decoder uses its numpy parts); the torch
+backends load on first use.
 
 Backends: "torch" is the naive reference, "fast" the fastest CPU path (numba), "separable"
 a torch-only full-image path (any device), "auto" picks "fast" for CPU float32 tensors and
@@ -14,15 +19,14 @@ a torch-only full-image path (any device), "auto" picks "fast" for CPU float32 t
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import torch
+from typing import TYPE_CHECKING
 
 from nfcodec.kernels.geometry import LevelGeometry, level_geometry
-from nfcodec.kernels.reference import BILINEAR, LAGRANGE, grid_features_torch
 
-__all__ = [
-    "LevelGeometry", "level_geometry", "grid_features", "BACKENDS", "BILINEAR", "LAGRANGE"
-]
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = ["LevelGeometry", "level_geometry", "grid_features", "BACKENDS"]
 
 BACKENDS = ("auto", "torch", "fast", "separable")
 
@@ -49,7 +53,7 @@ def grid_features(
     *,
     pixels: torch.Tensor | None = None,
     backend: str = "auto",
-    interpolation: int = BILINEAR,
+    cubic_levels: int = 0,
 ) -> torch.Tensor:
     """Interpolated features of every pixel (or of flat indices `pixels`), shape (N, L*F).
 
@@ -58,15 +62,19 @@ def grid_features(
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
     _check(tables, levels, height, width)
+    import torch
+
     if backend == "auto":
         on_cpu = all(t.device.type == "cpu" for t in tables)
         backend = "fast" if on_cpu and tables[0].dtype == torch.float32 else "torch"
-    if backend == "torch" or (backend == "separable" and interpolation != BILINEAR):
-        return grid_features_torch(tables, levels, height, width, pixels, interpolation)
+    if backend == "torch" or (backend == "separable" and cubic_levels):
+        from nfcodec.kernels.reference import grid_features_torch
+
+        return grid_features_torch(tables, levels, height, width, pixels, cubic_levels)
     if backend == "separable":
         from nfcodec.kernels.separable import grid_features_separable
 
         return grid_features_separable(tables, levels, height, width, pixels)
     from nfcodec.kernels.fast import grid_features_fast
 
-    return grid_features_fast(tables, levels, height, width, pixels, interpolation)
+    return grid_features_fast(tables, levels, height, width, pixels, cubic_levels)

@@ -12,21 +12,20 @@ from collections.abc import Sequence
 
 import torch
 
-from nfcodec.kernels.geometry import CUBIC_TERMS, LevelGeometry, vertex_index
-from nfcodec.kernels.reference import BILINEAR
+from nfcodec.kernels.geometry import LevelGeometry, lagrange_terms, vertex_index
 
 
-def _axis(position: torch.Tensor, pixels: int, cells: int, interpolation: int):
+def _axis(position: torch.Tensor, pixels: int, cells: int, cubic: bool):
     """Clamped vertex taps (N, taps) and their weights (N, taps) along one axis."""
     v = ((position + 0.5) * (cells / pixels)).clamp(0.0, float(cells))
     lower = torch.floor(v).clamp(max=max(cells - 1, 0))
     t = v - lower  # carries the gradient; the floor does not
-    if interpolation == BILINEAR:
+    if cubic:
+        weights = torch.stack(lagrange_terms(t), dim=1)
+        offsets = torch.arange(-1, 3, device=v.device)
+    else:
         weights = torch.stack([1 - t, t], dim=1)
         offsets = torch.arange(0, 2, device=v.device)
-    else:
-        weights = torch.stack(CUBIC_TERMS[interpolation](t), dim=1)
-        offsets = torch.arange(-1, 3, device=v.device)
     index = (lower.long()[:, None] + offsets[None, :]).clamp(0, cells)
     return index, weights
 
@@ -38,14 +37,16 @@ def sample_features(
     width: int,
     y: torch.Tensor,
     x: torch.Tensor,
-    interpolation: int,
+    cubic_levels: int,
 ) -> torch.Tensor:
-    """(N, L*F) features at real pixel positions (y, x), differentiable in y, x and tables."""
-    taps = 2 if interpolation == BILINEAR else 4
+    """(N, L*F) features at real pixel positions (y, x), differentiable in y, x and tables;
+    the coarsest `cubic_levels` levels read by cubic Lagrange, the others bilinearly."""
     columns = []
-    for table, level in zip(tables, levels, strict=True):
-        iy, wy = _axis(y, height, level.cells_h, interpolation)
-        jx, wx = _axis(x, width, level.cells_w, interpolation)
+    for index, (table, level) in enumerate(zip(tables, levels, strict=True)):
+        cubic = index < cubic_levels
+        taps = 4 if cubic else 2
+        iy, wy = _axis(y, height, level.cells_h, cubic)
+        jx, wx = _axis(x, width, level.cells_w, cubic)
         acc = 0
         for a in range(taps):
             for b in range(taps):

@@ -2,7 +2,7 @@
 
 Everything here is integer arithmetic plus one float32 division per axis sample, so an
 encoder and an independent decoder derive bit-identical indices and interpolation weights.
-The text in bitstream/parts/grid.md is the specification this module implements.
+bitstream/SPEC.md section 10 is the specification this module implements.
 """
 
 from __future__ import annotations
@@ -142,30 +142,31 @@ def lagrange_weights(t: np.ndarray) -> np.ndarray:
     return _float32_weights(lagrange_terms, t)
 
 
-# 4-tap weights by `interpolation` id: float32 tables (the codec) and formulas (flow)
-CUBIC_WEIGHTS = {1: lagrange_weights}
-CUBIC_TERMS = {1: lagrange_terms}
+def linear_terms(t: Any) -> list[Any]:
+    """Bilinear's weights on the same four taps: the outer two are zero."""
+    return [t * 0.0, 1.0 - t, t, t * 0.0]
 
 
-def cubic_axis_samples(
-    pixels: int, cells: int, interpolation: int = 1
+def four_tap_axis_samples(
+    pixels: int, cells: int, cubic: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Four vertex indices (clamped to [0, cells]) and their four weights per pixel.
+    """Four vertex indices (clamped to [0, cells]) and their float32 weights per pixel.
 
     The pixel's lower vertex and fraction are `axis_samples`'s; the taps are that vertex's
-    neighbours -1 .. +2, and a tap outside the grid reads the edge vertex.
+    neighbours -1 .. +2 and a tap outside the grid reads the edge vertex. Weights are cubic
+    Lagrange, or with `cubic` false bilinear's (only taps 1 and 2 weigh).
     """
     lower, frac = axis_samples(pixels, cells)
     taps = np.clip(lower[:, None] + np.arange(-1, 3, dtype=np.int64)[None, :], 0, cells)
-    return taps, CUBIC_WEIGHTS[interpolation](frac)
+    return taps, _float32_weights(lagrange_terms if cubic else linear_terms, frac)
 
 
 @lru_cache(maxsize=256)
-def cached_cubic_axis_samples(
-    pixels: int, cells: int, interpolation: int = 1
+def cached_four_tap_axis_samples(
+    pixels: int, cells: int, cubic: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Memoised `cubic_axis_samples`; read-only arrays."""
-    taps, weights = cubic_axis_samples(pixels, cells, interpolation)
+    """Memoised `four_tap_axis_samples`; read-only arrays."""
+    taps, weights = four_tap_axis_samples(pixels, cells, cubic)
     taps.setflags(write=False)
     weights.setflags(write=False)
     return taps, weights

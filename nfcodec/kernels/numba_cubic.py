@@ -1,10 +1,11 @@
-"""Numba CPU kernels for bicubic grid lookup (4x4 vertices per sample) and its backward.
+"""Numba CPU kernels for format 2.1's four-tap grid lookup and its backward.
 
 Each axis sample carries four clamped vertex indices and four float32 weights (see
-`geometry.cubic_axis_samples`). Every path evaluates the same order, the one the format
-specifies: along y first (for each of the four columns, the four rows summed in order), then
-along x (the four column values summed in order). So the decoder's full-image pass and
-training's pixel-subset pass give bit-identical features.
+`geometry.four_tap_axis_samples`). A cubic level reads all four taps per axis; a bilinear
+level only taps 1 and 2 (`first_tap` 1), since the others weigh exactly zero. Every path
+evaluates the order the format specifies: along y first (per column, the rows summed in
+order), then along x (the column values summed in order), so the decoder's full-image pass
+and training's pixel-subset pass give bit-identical features.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _local_row(i: int, j: int, vw: int, hashed: bool, mask: int) -> int:
 @njit(parallel=True, cache=True)
 def forward_full(
     table: np.ndarray, meta: np.ndarray, ty: np.ndarray, wy: np.ndarray, tx: np.ndarray,
-    wx: np.ndarray, height: int, width: int, out: np.ndarray,
+    wx: np.ndarray, first_tap: np.ndarray, height: int, width: int, out: np.ndarray,
 ) -> None:
     """Fill out (H*W, L*F) for every pixel from the concatenated table; a pixel row per task.
 
@@ -55,11 +56,13 @@ def forward_full(
             hashed = meta[level, META_HASHED] != 0
             mask = meta[level, META_MASK]
             offset = meta[level, META_ROW_OFFSET]
+            lo = first_tap[level]
+            hi = TAPS - lo
             ly = level * height + y
             for j in range(vw):
                 for c in range(nfeat):
                     acc = np.float32(0.0)
-                    for a in range(TAPS):
+                    for a in range(lo, hi):
                         row = offset + _local_row(ty[ly, a], j, vw, hashed, mask)
                         acc += wy[ly, a] * table[row, c]
                     buf[j, c] = acc
@@ -69,7 +72,7 @@ def forward_full(
                 p = y * width + x
                 for c in range(nfeat):
                     acc = np.float32(0.0)
-                    for b in range(TAPS):
+                    for b in range(lo, hi):
                         acc += wx[lx, b] * buf[tx[lx, b], c]
                     out[p, base + c] = acc
 
@@ -77,8 +80,8 @@ def forward_full(
 @njit(parallel=True, cache=True)
 def forward_subset(
     tables: tuple, meta: np.ndarray, ty: np.ndarray, wy: np.ndarray, tx: np.ndarray,
-    wx: np.ndarray, pixels: np.ndarray, height: int, width: int, out: np.ndarray,
-    ys: np.ndarray, xs: np.ndarray,
+    wx: np.ndarray, first_tap: np.ndarray, pixels: np.ndarray, height: int, width: int,
+    out: np.ndarray, ys: np.ndarray, xs: np.ndarray,
 ) -> None:
     """Fill out (N, L*F) for flat pixel indices; ys, xs receive their rows and columns."""
     levels = meta.shape[0]
@@ -97,14 +100,16 @@ def forward_subset(
             hashed = meta[level, META_HASHED] != 0
             mask = meta[level, META_MASK]
             col = level * nfeat
+            t0 = first_tap[level]
+            t1 = TAPS - t0
             for n in range(lo, hi):
                 ly = level * height + ys[n]
                 lx = level * width + xs[n]
                 for c in range(nfeat):
                     acc = np.float32(0.0)
-                    for b in range(TAPS):
+                    for b in range(t0, t1):
                         column = np.float32(0.0)
-                        for a in range(TAPS):
+                        for a in range(t0, t1):
                             row = _local_row(ty[ly, a], tx[lx, b], vw, hashed, mask)
                             column += wy[ly, a] * table[row, c]
                         acc += wx[lx, b] * column
@@ -114,8 +119,8 @@ def forward_subset(
 @njit(parallel=True, cache=True)
 def _backward_levels(
     grad: np.ndarray, meta: np.ndarray, ty: np.ndarray, wy: np.ndarray, tx: np.ndarray,
-    wx: np.ndarray, ys: np.ndarray, xs: np.ndarray, height: int, width: int,
-    grad_tables: tuple,
+    wx: np.ndarray, first_tap: np.ndarray, ys: np.ndarray, xs: np.ndarray, height: int,
+    width: int, grad_tables: tuple,
 ) -> None:
     """One level per task, finest first, samples in order: no two threads share a table."""
     levels = meta.shape[0]
@@ -128,26 +133,30 @@ def _backward_levels(
         hashed = meta[level, META_HASHED] != 0
         mask = meta[level, META_MASK]
         col = level * nfeat
+        t0 = first_tap[level]
+        t1 = TAPS - t0
         for n in range(ys.shape[0]):
             ly = level * height + ys[n]
             lx = level * width + xs[n]
             for c in range(nfeat):
                 g = grad[n, col + c]
-                for b in range(TAPS):
+                for b in range(t0, t1):
                     gb = wx[lx, b] * g
-                    for a in range(TAPS):
+                    for a in range(t0, t1):
                         row = _local_row(ty[ly, a], tx[lx, b], vw, hashed, mask)
                         grad_table[row, c] += wy[ly, a] * gb
 
 
 def backward_subset(
     grad: np.ndarray, meta: np.ndarray, ty: np.ndarray, wy: np.ndarray, tx: np.ndarray,
-    wx: np.ndarray, ys: np.ndarray, xs: np.ndarray, height: int, width: int,
-    grad_tables: tuple,
+    wx: np.ndarray, first_tap: np.ndarray, ys: np.ndarray, xs: np.ndarray, height: int,
+    width: int, grad_tables: tuple,
 ) -> None:
     """Write the gradient of the lookup at samples (ys, xs) into `grad_tables` (zeroed here)."""
     previous = numba.set_parallel_chunksize(1)
     try:
-        _backward_levels(grad, meta, ty, wy, tx, wx, ys, xs, height, width, grad_tables)
+        _backward_levels(
+            grad, meta, ty, wy, tx, wx, first_tap, ys, xs, height, width, grad_tables
+        )
     finally:
         numba.set_parallel_chunksize(previous)

@@ -13,11 +13,9 @@ import torch
 from nfcodec.kernels.geometry import (
     LevelGeometry,
     axis_samples,
-    cubic_axis_samples,
+    four_tap_axis_samples,
     vertex_index,
 )
-
-BILINEAR, LAGRANGE = 0, 1  # interpolation ids, as in the hash grid's header parameter
 
 
 def _level_corners(
@@ -39,17 +37,19 @@ def _level_corners(
 
 def _four_tap_level(
     table: torch.Tensor, level: LevelGeometry, y: torch.Tensor, x: torch.Tensor,
-    height: int, width: int, interpolation: int,
+    height: int, width: int, cubic: bool,
 ) -> torch.Tensor:
-    """One level's 4x4-vertex lookup in the specified order: y first, then x."""
-    taps_y, weights_y = (torch.from_numpy(a).to(y.device)[y] for a in cubic_axis_samples(
-        height, level.cells_h, interpolation))
-    taps_x, weights_x = (torch.from_numpy(a).to(x.device)[x] for a in cubic_axis_samples(
-        width, level.cells_w, interpolation))
+    """One level's format-2.1 lookup in the specified order: y first, then x (a bilinear
+    level sums only taps 1 and 2, the others weighing exactly zero)."""
+    taps_y, weights_y = (torch.from_numpy(a).to(y.device)[y] for a in four_tap_axis_samples(
+        height, level.cells_h, cubic))
+    taps_x, weights_x = (torch.from_numpy(a).to(x.device)[x] for a in four_tap_axis_samples(
+        width, level.cells_w, cubic))
+    used = range(4) if cubic else range(1, 3)
     acc = None
-    for b in range(4):
+    for b in used:
         column = None
-        for a in range(4):
+        for a in used:
             rows = vertex_index(level, taps_y[:, a], taps_x[:, b])
             term = weights_y[:, a].to(table.dtype)[:, None] * table[rows]
             column = term if column is None else column + term
@@ -64,7 +64,7 @@ def grid_features_torch(
     height: int,
     width: int,
     pixels: torch.Tensor | None = None,
-    interpolation: int = BILINEAR,
+    cubic_levels: int = 0,
 ) -> torch.Tensor:
     """Multi-level lookup, (N, L*F); see `nfcodec.kernels.grid_features`."""
     device = tables[0].device
@@ -73,9 +73,10 @@ def grid_features_torch(
     pixels = pixels.to(device=device, dtype=torch.int64)
     y, x = pixels // width, pixels % width
     columns = []
-    for table, level in zip(tables, levels, strict=True):
-        if interpolation != BILINEAR:
-            columns.append(_four_tap_level(table, level, y, x, height, width, interpolation))
+    for index, (table, level) in enumerate(zip(tables, levels, strict=True)):
+        if cubic_levels:
+            cubic = index < cubic_levels
+            columns.append(_four_tap_level(table, level, y, x, height, width, cubic))
             continue
         rows, weights = _level_corners(level, y, x, height, width)
         acc = None

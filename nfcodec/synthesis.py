@@ -1,0 +1,124 @@
+"""The synthesis network in numpy/numba, exactly as bitstream/SPEC.md §11 defines it.
+
+One function per layer type, each taking and returning float32 (pixels, channels) arrays, so a
+new layer type (a spatial convolution, say) is one more function and one more case in
+`synthesize`. The arithmetic is pinned down so every machine gets the same bits:
+- `linear`: each output accumulates its inputs in index order with correctly rounded float32
+  fused multiply-adds starting from 0, then adds the bias (LLVM's `llvm.fma`, never a BLAS
+  whose blocking varies with the CPU and the matrix shape);
+- `gelu`, `sine`: evaluated in float64 and rounded once to float32.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+from nfcodec.fields.config import NetworkSpec
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+PIXEL_BLOCK = 256  # pixels per parallel task: large enough to amortise, small to share out
+
+
+@intrinsic
+def _fma32(typingctx, a, b, c):  # type: ignore[no-untyped-def]
+    """Correctly rounded float32 a * b + c (hardware FMA, or LLVM's exact software fallback)."""
+    signature = types.float32(types.float32, types.float32, types.float32)
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        f32 = ir.FloatType()
+        fma = builder.module.declare_intrinsic(
+            "llvm.fma", [f32], ir.FunctionType(f32, [f32, f32, f32])
+        )
+        return builder.call(fma, args)
+
+    return signature, codegen
+
+
+@njit(parallel=True, cache=True)
+def _linear_kernel(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.ndarray) -> None:
+    n, n_in = x.shape
+    n_out = weight.shape[0]
+    for block in prange((n + PIXEL_BLOCK - 1) // PIXEL_BLOCK):
+        for p in range(block * PIXEL_BLOCK, min(n, (block + 1) * PIXEL_BLOCK)):
+            for o in range(n_out):
+                acc = np.float32(0.0)
+                for i in range(n_in):
+                    acc = _fma32(x[p, i], weight[o, i], acc)
+                out[p, o] = acc + bias[o]
+
+
+@njit(parallel=True, cache=True)
+def _gelu_kernel(x: np.ndarray, out: np.ndarray) -> None:
+    for p in prange(x.size):
+        v = np.float64(x[p])
+        out[p] = np.float32(0.5 * v * (1.0 + math.erf(v * _INV_SQRT2)))
+
+
+@njit(parallel=True, cache=True)
+def _sine_kernel(x: np.ndarray, omega: np.float32, out: np.ndarray) -> None:
+    for p in prange(x.size):
+        out[p] = np.float32(math.sin(np.float64(omega * x[p])))
+
+
+def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """x W^T + b for x (N, in), W (out, in), b (out,), all float32."""
+    out = np.empty((x.shape[0], weight.shape[0]), dtype=np.float32)
+    _linear_kernel(np.ascontiguousarray(x), weight, bias, out)
+    return out
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, np.float32(0.0))  # NaN stays NaN, as in torch.relu
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """Exact GELU, x * (1 + erf(x / sqrt(2))) / 2."""
+    out = np.empty(x.shape, dtype=np.float32)
+    _gelu_kernel(np.ascontiguousarray(x).reshape(-1), out.reshape(-1))
+    return out
+
+
+def sine(x: np.ndarray, omega: float) -> np.ndarray:
+    """SIREN activation sin(omega * x); the product is rounded to float32 first."""
+    out = np.empty(x.shape, dtype=np.float32)
+    _sine_kernel(np.ascontiguousarray(x).reshape(-1), np.float32(omega), out.reshape(-1))
+    return out
+
+
+def activate(x: np.ndarray, network: NetworkSpec) -> np.ndarray:
+    if network.activation == "relu":
+        return relu(x)
+    if network.activation == "gelu":
+        return gelu(x)
+    if network.activation == "sine":
+        return sine(x, network.omega)
+    raise ValueError(f"unknown activation {network.activation!r}")
+
+
+def synthesize(
+    features: np.ndarray, network: NetworkSpec, tensors: Sequence[np.ndarray]
+) -> np.ndarray:
+    """Network output (N, channels) from features (N, n_in); `tensors` in wire order
+    (weight (out, in), then bias, per layer), float32."""
+    x = np.ascontiguousarray(features, dtype=np.float32)
+    shapes = network.layer_shapes()
+    for index, shape in enumerate(shapes):
+        weight = np.ascontiguousarray(tensors[2 * index], dtype=np.float32).reshape(shape)
+        bias = np.ascontiguousarray(tensors[2 * index + 1], dtype=np.float32)
+        x = linear(x, weight, bias)
+        if index < len(shapes) - 1:
+            x = activate(x, network)
+    return x
+
+
+def to_pixels(values: np.ndarray) -> np.ndarray:
+    """round(clamp(v, 0, 1) * 255) half to even, as uint8; NaN -> 0, +inf -> 255, -inf -> 0."""
+    clean = np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=0.0)
+    scaled = np.clip(clean, np.float32(0.0), np.float32(1.0)) * np.float32(255.0)
+    return np.rint(scaled).astype(np.uint8)
