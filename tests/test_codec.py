@@ -294,19 +294,23 @@ def tiny_payload_file(header: Header) -> bytes:
 ABSURD_HEADERS = {
     "hashgrid-max-levels-1x1": Header(
         width=1, height=1, channels=3, permute=False, seed=0, field_kind=FieldKind.HASHGRID,
-        field_params=(24, 8, 24, 1, 16384, 256, 8, 2, 1),
+        field_params=(24, 8, 24, 1, 16384, 256, 8, 2, 1, 24),
     ),
     "hashgrid-max-everything-1x1": Header(
         width=1, height=1, channels=3, permute=True, seed=2**64 - 1,
-        field_kind=FieldKind.HASHGRID, field_params=(24, 8, 24, 16384, 16384, 256, 8, 0, 1),
+        field_kind=FieldKind.HASHGRID, field_params=(24, 8, 24, 16384, 16384, 256, 8, 0, 1, 24),
     ),
     "hashgrid-max-levels-max-image": Header(
         width=16384, height=4096, channels=3, permute=False, seed=0,
-        field_kind=FieldKind.HASHGRID, field_params=(24, 8, 24, 1, 16384, 256, 8, 2, 1),
+        field_kind=FieldKind.HASHGRID, field_params=(24, 8, 24, 1, 16384, 256, 8, 2, 1, 24),
     ),
     "hashgrid-coarse-above-fine": Header(
         width=8, height=8, channels=1, permute=False, seed=0, field_kind=FieldKind.HASHGRID,
-        field_params=(4, 2, 10, 64, 8, 16, 1, 0, 0),
+        field_params=(4, 2, 10, 64, 8, 16, 1, 0, 0, 0),
+    ),
+    "hashgrid-more-cubic-levels-than-levels": Header(
+        width=8, height=8, channels=1, permute=False, seed=0, field_kind=FieldKind.HASHGRID,
+        field_params=(4, 2, 10, 1, 8, 16, 1, 0, 0, 5),
     ),
     "diner-widest-1x1": Header(
         width=1, height=1, channels=3, permute=False, seed=0, field_kind=FieldKind.DINER,
