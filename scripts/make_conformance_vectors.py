@@ -88,14 +88,13 @@ VECTORS: tuple[Vector, ...] = (
            12, 8, 3, "diner"),
     Vector("v2_hashgrid_gray_1x1", "format 2.0: a single grey pixel", 1, 1, 1, "hashgrid"),
     # Format 2.1: the hash grid's four-tap reading, Lagrange on the coarsest levels (SPEC 10.5).
-    Vector("v21_hashgrid_rgb_24x16", "format 2.1: hashgrid defaults (Lagrange on all levels but "
-           "the finest), RGB", 24, 16, 3, "hashgrid"),
+    Vector("v21_hashgrid_rgb_24x16", "format 2.1: Lagrange on all levels but the finest, RGB",
+           24, 16, 3, "hashgrid", options={"cubic_levels": 7}),
     Vector("v21_hashgrid_gray_16x12_hashed", "format 2.1: Lagrange over hashed levels (taps "
            "clamped at the edges), bilinear finest level", 16, 12, 1, "hashgrid",
-           options={"features": 2, "log2_table_size": 4, "levels": 3}),
-    Vector("v21_hashgrid_rgb_13x7_permute", "format 2.1: every level Lagrange, permutation, "
-           "odd sizes", 13, 7, 3, "hashgrid", permute=True, seed=11,
-           options={"cubic_levels": 8}),
+           options={"features": 2, "log2_table_size": 4, "levels": 3, "cubic_levels": 2}),
+    Vector("v21_hashgrid_rgb_13x7_permute", "format 2.1: hashgrid defaults (every level "
+           "Lagrange), permutation, odd sizes", 13, 7, 3, "hashgrid", permute=True, seed=11),
 )
 
 

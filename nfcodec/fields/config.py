@@ -88,7 +88,7 @@ class HashGridConfig(FieldConfig):
     hidden_layers: int = 2
     context_rows: int = 2
     activation: int = int(Activation.GELU)
-    cubic_levels: int = 7  # all but the finest of the default 8 levels
+    cubic_levels: int = 8  # every one of the default 8 levels
 
     def check(self) -> None:
         super().check()
