@@ -17,6 +17,7 @@ import click
 
 import nfcodec
 from nfcodec.errors import InputError, NfcError
+from nfcodec.limits import DEFAULT_MAX_PIXELS
 
 
 def _one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -129,14 +130,21 @@ def encode(
 @click.argument("source", type=click.Path(path_type=Path))
 @click.argument("output", type=click.Path(path_type=Path))
 @click.option("--quiet", is_flag=True, help="no summary line")
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    help="refuse larger images, and networks too costly for this many pixels; 0 = no limit",
+)
 @_one_line_errors
-def decode(source: Path, output: Path, quiet: bool) -> None:
+def decode(source: Path, output: Path, quiet: bool, max_pixels: int) -> None:
     """Decode an .nfc file SOURCE into a PNG OUTPUT."""
     import time
 
     _check_writable(output)
     start = time.perf_counter()
-    image = nfcodec.decode(source, output)
+    image = nfcodec.decode(source, output, max_pixels=max_pixels or None)
     if not quiet:
         height, width, channels = image.shape
         click.echo(

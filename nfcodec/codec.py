@@ -11,20 +11,22 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from nfcodec.container import Header, NfcInfo, Section, SectionKind, read_nfc, write_nfc
+from nfcodec.container import Header, NfcFile, NfcInfo, Section, SectionKind, read_nfc, write_nfc
 from nfcodec.container import read_info as _read_info
+from nfcodec.container.reader import read_info_path, read_nfc_path
 from nfcodec.container.spec import FIELD_PARAMS, FieldKind
 from nfcodec.errors import CorruptStream, InputError
 from nfcodec.fields.base import Field, FieldConfig
 from nfcodec.fields.registry import build_field, field_class, field_class_for_kind, name_of
 from nfcodec.io import read_image, write_bytes_atomic, write_png
+from nfcodec.limits import DEFAULT_MAX_PIXELS, check_decode_budget
 from nfcodec.metrics import psnr as psnr_of
+from nfcodec.pixels import samples_to_uint8
 from nfcodec.quant import dequantize
 from nfcodec.sections import (
     TableLayout,
@@ -323,7 +325,7 @@ def encode_image(
         None if target_bpp is None else target_bpp * n_pixels / 8.0,
     )
     fit_done = time.perf_counter()
-    decoded = decode(data)
+    decoded = decode(data, max_pixels=None)  # the caller asked for this image's size
     decode_seconds = time.perf_counter() - fit_done
     if output is not None:
         write_bytes_atomic(output, data)
@@ -362,23 +364,32 @@ def _layouts(model: Field) -> list[TableLayout]:
     return [TableLayout(t.rows, t.features, t.grid_shape) for t in model.latent_tables()]
 
 
-def _load_bytes(source: Any) -> bytes:
+def _load_nfc(source: Any, max_pixels: int | None) -> NfcFile:
+    """Parse bytes or a path (read in bounded pieces), refusing it over budget from its header."""
+
+    def check(header: Header) -> None:
+        check_decode_budget(header, max_pixels)
+
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source)
-    path = Path(source)
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        check(_read_info(source).header)  # header-only view: payloads are not copied
+        return read_nfc(source)
+    return read_nfc_path(source, check_header=check)
 
 
-def decode(source: Any, output: Any = None, *, device: str = "cpu") -> np.ndarray:
-    """Decode .nfc bytes or a path into uint8 (H, W, C); write a PNG to `output` if given."""
-    nfc = read_nfc(_load_bytes(source))
+def decode(
+    source: Any,
+    output: Any = None,
+    *,
+    device: str = "cpu",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Decode .nfc bytes or a path into uint8 (H, W, C); write a PNG to `output` if given.
+
+    A file whose image exceeds `max_pixels`, or whose synthesis work exceeds that limit's
+    budget (`nfcodec.limits`), is refused with LimitExceeded before any payload is read;
+    `max_pixels=None` lifts the limit.
+    """
+    nfc = _load_nfc(source, max_pixels)
     header = nfc.header
     cls = field_class_for_kind(header.field_kind)
     config = cls.config_type.from_params(header.field_params)
@@ -422,21 +433,24 @@ def _build_bounded(config: FieldConfig, header: Header) -> Field:
 
 
 def render_image(model: Field, latents: list[torch.Tensor]) -> np.ndarray:
-    """Render all pixels in fixed-size chunks and round to 8 bits (row-major (H, W, C))."""
+    """Render all pixels in fixed-size chunks and round to 8 bits (row-major (H, W, C)).
+
+    Rounding follows `samples_to_uint8`, which defines NaN and infinities.
+    """
     n = model.height * model.width
     out = np.empty((n, model.channels), dtype=np.uint8)
     with torch.no_grad():
         for begin in range(0, n, RENDER_CHUNK):
             index = torch.arange(begin, min(n, begin + RENDER_CHUNK), dtype=torch.int64)
-            colours = model.render(latents, index).clamp(0.0, 1.0)
-            out[begin : begin + index.numel()] = (
-                torch.round(colours * 255.0).to(torch.uint8).numpy()
-            )
+            colours = model.render(latents, index).numpy()
+            out[begin : begin + index.numel()] = samples_to_uint8(colours)
     return out.reshape(model.height, model.width, model.channels)
 
 
 def read_info(source: Any) -> NfcInfo:
-    return _read_info(_load_bytes(source))
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _read_info(source)
+    return read_info_path(source)
 
 
 def field_name(kind: FieldKind) -> str:

@@ -157,7 +157,7 @@ def _as_view(data: object) -> memoryview:
     return view
 
 
-def _check_preamble(view: memoryview) -> tuple[int, int]:
+def check_preamble(view: memoryview) -> tuple[int, int]:
     """Magic and version, checked before anything whose layout a version could change."""
     if len(view) < len(MAGIC) or view[: len(MAGIC)] != MAGIC:
         raise FormatError("not an .nfc file (bad magic or too short)")
@@ -172,7 +172,7 @@ def _check_preamble(view: memoryview) -> tuple[int, int]:
     return major, minor
 
 
-def _read_header_block(reader: ByteReader, version: tuple[int, int]) -> tuple[Header, int]:
+def read_header_block(reader: ByteReader, version: tuple[int, int]) -> tuple[Header, int]:
     """Length-prefixed header block and its CRC; returns the header and the section count."""
     length = reader.varint("header length")
     if length > MAX_HEADER_BYTES:
@@ -227,9 +227,9 @@ class _Parsed:
 def _parse(data: object) -> _Parsed:
     """Validate a whole file: preamble, header block, every section, nothing trailing."""
     view = _as_view(data)
-    major, minor = _check_preamble(view)
+    major, minor = check_preamble(view)
     reader = ByteReader(view, PREAMBLE_BYTES)
-    header, count = _read_header_block(reader, (major, minor))
+    header, count = read_header_block(reader, (major, minor))
     header_bytes = reader.pos
     sections: list[tuple[SectionKind, memoryview]] = []
     for _ in range(count):
