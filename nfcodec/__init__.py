@@ -34,6 +34,6 @@ def decode(source: Any, output: Any = None, **options: Any) -> Any:
 
 def read_info(source: Any) -> Any:
     """Parse the header and section table only (no torch)."""
-    from nfcodec.codec import read_info as _read_info
+    from nfcodec.container.reader import read_info_source
 
-    return _read_info(source)
+    return read_info_source(source)

@@ -18,7 +18,7 @@ import torch
 
 from nfcodec.container import Header, NfcFile, NfcInfo, Section, SectionKind, read_nfc, write_nfc
 from nfcodec.container import read_info as _read_info
-from nfcodec.container.reader import read_info_path, read_nfc_path
+from nfcodec.container.reader import read_info_source, read_nfc_path
 from nfcodec.container.spec import FIELD_PARAMS, FieldKind
 from nfcodec.errors import CorruptStream, InputError
 from nfcodec.fields.base import Field, FieldConfig
@@ -448,9 +448,7 @@ def render_image(model: Field, latents: list[torch.Tensor]) -> np.ndarray:
 
 
 def read_info(source: Any) -> NfcInfo:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return _read_info(source)
-    return read_info_path(source)
+    return read_info_source(source)
 
 
 def field_name(kind: FieldKind) -> str:

@@ -159,3 +159,10 @@ def read_info_path(
         return read_info(data)
     except FormatError as exc:
         raise type(exc)(f"{path}: {exc}") from None
+
+
+def read_info_source(source: object) -> NfcInfo:
+    """`read_info` for bytes or a path: what `nfcodec info` needs, without numpy or torch."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return read_info(source)  # type: ignore[arg-type]
+    return read_info_path(source)  # type: ignore[arg-type]
