@@ -88,6 +88,8 @@ def parse(data: bytes) -> RawFile:
         raise ValueError("no magic")
     length, pos = read_varint(data, 6)
     block_end = pos + length
+    if length < 2:
+        raise ValueError("header block too short to hold fields")
     values: list[int] = [data[pos]]
     cursor = pos + 1
     while cursor < block_end:
