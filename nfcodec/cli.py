@@ -87,6 +87,9 @@ def main() -> None:
     help="field hyper-parameter, e.g. --param hidden_width=32 (repeatable)",
 )
 @click.option("--quiet", is_flag=True, help="no progress output")
+@click.option(
+    "--allow-large", is_flag=True, help="encode images over 4.2 Mpx (2048 x 2048); slow, see README"
+)
 @_one_line_errors
 def encode(
     source: Path,
@@ -100,6 +103,7 @@ def encode(
     device: str,
     params: tuple[str, ...],
     quiet: bool,
+    allow_large: bool,
 ) -> None:
     """Encode an image SOURCE into an .nfc file OUTPUT."""
     if lmbda is not None and target_bpp is not None:
@@ -117,6 +121,7 @@ def encode(
         device=device,
         quiet=quiet,
         field_options=_parse_params(params),
+        allow_large=allow_large,
     )
     if not quiet:
         click.echo(
