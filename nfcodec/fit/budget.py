@@ -13,12 +13,16 @@ from dataclasses import dataclass
 from nfcodec.errors import InputError
 
 # seconds per step = STEP_SECONDS[0] + STEP_SECONDS[1] * megapixels (CPU, one fit process)
-STEP_SECONDS = (0.054, 0.067)
+STEP_SECONDS = (0.0047, 0.047)
 # seconds outside the fit (start-up, quantisation search, own decode), same form
-OTHER_SECONDS = (0.0, 13.9)
-# peak resident memory in MB = PEAK_MB[0] + PEAK_MB[1] * megapixels; an upper bound past a few
-# megapixels, where the hashed tables stop growing with the image
-PEAK_MB = (486.0, 250.0)
+OTHER_SECONDS = (2.35, 13.0)
+# peak resident memory in MB = PEAK_MB[0] + PEAK_MB[1] * megapixels while the latent tables
+# grow with the image (dense finest level, up to 2**22 rows: about 4.2 Mpx) ...
+PEAK_MB = (474.0, 437.0)
+TABLES_STOP_GROWING_MPX = 4.19
+# ... and this many MB per further megapixel once they are capped: issue 17 measured 3.8 GB
+# for a 67 Mpx encode (fast preset), (3800 - 2305) / (67.1 - 4.19) MB per Mpx.
+CAPPED_TABLES_MB_PER_MPX = 24.0
 # Largest image encoded without --allow-large: 2048 x 2048.
 DEFAULT_MAX_ENCODE_PIXELS = 1 << 22
 SHOW_ESTIMATE_ABOVE_SECONDS = 60.0
@@ -34,7 +38,7 @@ class EncodeEstimate:
         minutes = self.seconds / 60
         duration = f"{minutes:.0f} min" if minutes >= 2 else f"{self.seconds:.0f} s"
         return (
-            f"{self.megapixels:.1f} Mpx: expect about {duration} on one CPU core and up to "
+            f"{self.megapixels:.1f} Mpx: expect about {duration} on one CPU core and "
             f"{self.peak_mb / 1024:.1f} GB of memory"
         )
 
@@ -44,7 +48,10 @@ def estimate(pixels: int, steps: int) -> EncodeEstimate:
     per_step = STEP_SECONDS[0] + STEP_SECONDS[1] * megapixels
     other = OTHER_SECONDS[0] + OTHER_SECONDS[1] * megapixels
     seconds = steps * per_step + other
-    return EncodeEstimate(megapixels, seconds, PEAK_MB[0] + PEAK_MB[1] * megapixels)
+    growing = min(megapixels, TABLES_STOP_GROWING_MPX)
+    peak_mb = PEAK_MB[0] + PEAK_MB[1] * growing
+    peak_mb += CAPPED_TABLES_MB_PER_MPX * max(0.0, megapixels - TABLES_STOP_GROWING_MPX)
+    return EncodeEstimate(megapixels, seconds, peak_mb)
 
 
 def check_encode_size(pixels: int, steps: int, allow_large: bool) -> EncodeEstimate:
