@@ -134,3 +134,17 @@ def test_one_line_errors_under_a_1_gib_memory_limit(tmp_path: Path) -> None:
         assert done.returncode == 1, (command, source, done.stderr)
         assert len(lines) == 1 and message in lines[0] and source in lines[0], lines
         assert not (tmp_path / "out.png").exists()
+
+
+def test_file_errors_come_before_the_byte_limit(tmp_path: Path) -> None:
+    """Over the format's 2**30 bound, or past the file's end: CorruptStream, as SPEC §5 says."""
+    over_format = tmp_path / "over.nfc"
+    over_format.write_bytes(with_section_length((1 << 30) + 1))
+    with pytest.raises(CorruptStream, match="exceeds"):
+        read_path_bounded(over_format, max_bytes=1 << 20)
+    with pytest.raises(CorruptStream, match="exceeds"):
+        _read_bounded(EndlessStream(with_section_length((1 << 30) + 1)), None, 1 << 20, None)  # type: ignore[arg-type]
+    past_end = tmp_path / "past.nfc"
+    past_end.write_bytes(with_section_length(1 << 25))
+    with pytest.raises(CorruptStream, match="truncated"):
+        read_path_bounded(past_end, max_bytes=1 << 20)

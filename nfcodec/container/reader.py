@@ -26,7 +26,7 @@ from nfcodec.container.nfc import (
     read_info,
     read_nfc,
 )
-from nfcodec.container.spec import MAGIC, MAX_HEADER_BYTES
+from nfcodec.container.spec import MAGIC, MAX_HEADER_BYTES, MAX_SECTION_BYTES
 from nfcodec.errors import CorruptStream, FormatError, InputError, LimitExceeded, NfcError
 
 # Preamble, header length varint, the largest header block and its CRC.
@@ -71,7 +71,7 @@ def _section_span(buffer: bytes, start: int) -> tuple[int, int]:
 
 def _read_bounded(
     stream: BinaryIO, size_hint: int | None, max_bytes: int, check_header: HeaderCheck | None
-) -> bytes:
+) -> bytearray:
     """The file's bytes: header first, then exactly what the sections declare, then EOF."""
     data = bytearray(_read_some(stream, len(MAGIC)))
     if bytes(data) != MAGIC:  # checked before reading further, so /dev/zero costs 4 bytes
@@ -89,13 +89,16 @@ def _read_bounded(
             _append(stream, data, position + SECTION_FRAME_BYTES - len(data))
         frame, length = _section_span(bytes(data[position : position + SECTION_FRAME_BYTES]), 0)
         end = position + frame + length + CRC_BYTES
-        if end > max_bytes:
-            raise LimitExceeded(
-                f"sections declare at least {end} bytes, more than the {max_bytes}-byte limit"
-            )
+        # The format's own bound and a truncation are file errors; only then is it our limit.
+        if length > MAX_SECTION_BYTES:
+            raise CorruptStream(f"section length {length} exceeds {MAX_SECTION_BYTES}")
         if size_hint is not None and end > size_hint:
             raise CorruptStream(
                 f"truncated section: {length} bytes declared, file has {size_hint} bytes"
+            )
+        if end > max_bytes:
+            raise LimitExceeded(
+                f"sections declare at least {end} bytes, more than the {max_bytes}-byte limit"
             )
         if len(data) < end:
             _append(stream, data, end - len(data))
