@@ -7,7 +7,7 @@ exception other than an nfcodec error with a one-line message is a finding.
     pip install atheris
     mkdir -p /tmp/nfc-corpus && cp bitstream/vectors/*.nfc /tmp/nfc-corpus/
     python tests/fuzz/atheris_harness.py /tmp/nfc-corpus -atheris_runs=1000000 -seed=1 \
-        -max_len=8192 -rss_limit_mb=2048 -timeout=10
+        -max_len=8192 -rss_limit_mb=2048 -timeout=60
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
 
 def main() -> None:
     torch.set_num_threads(1)
-    test_one_input(SEEDS[0])  # compile the numba kernels before fuzzing starts
+    for seed in SEEDS:  # compile every numba signature first: a one-off, not a hang
+        test_one_input(seed)
     atheris.Setup(sys.argv, test_one_input, custom_mutator=custom_mutator)
     atheris.Fuzz()
 
