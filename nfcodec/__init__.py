@@ -2,7 +2,7 @@
 
 Public API:
     encode_image(image, output=None, **options) -> EncodeResult   (imports torch)
-    decode(source, output=None) -> numpy uint8 array (H, W, C)    (numpy/numba, no torch)
+    decode(source, output=None, max_pixels=...) -> uint8 (H, W, C) (numpy/numba, no torch)
     read_info(source) -> container info                           (standard library only)
 
 Importing nfcodec registers its Pillow plugin, so `PIL.Image.open("x.nfc")` works; nothing
@@ -33,17 +33,18 @@ def encode_image(image: Any, output: Any = None, **options: Any) -> EncodeResult
     return _encode(image, output, **options)
 
 
-def decode(source: Any, output: Any = None) -> np.ndarray:
-    """Decode .nfc bytes or a path to a uint8 array (H, W, C); see `nfcodec.decoder.decode`."""
+def decode(source: Any, output: Any = None, **options: Any) -> np.ndarray:
+    """Decode .nfc bytes or a path to a uint8 array (H, W, C); see `nfcodec.decoder.decode`
+    (`max_pixels=` bounds the image and its synthesis work)."""
     from nfcodec.decoder import decode as _decode
 
-    return _decode(source, output)
+    return _decode(source, output, **options)
 
 
 def read_info(source: Any) -> NfcInfo:
-    """Parse the header and section table only."""
-    from nfcodec.container import read_info as _read_info
-    from nfcodec.source import load_bytes, naming
+    """Parse the header and section table only, reading a file in bounded pieces."""
+    from nfcodec.container.reader import read_info_source
+    from nfcodec.source import naming
 
     with naming(source):
-        return _read_info(load_bytes(source))
+        return read_info_source(source)

@@ -22,6 +22,7 @@ import click
 
 import nfcodec
 from nfcodec.errors import InputError, NfcError
+from nfcodec.limits import DEFAULT_MAX_PIXELS
 
 # Harness commands, loaded only when run: (module, attribute, one-line help for --help).
 HARNESS_COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -132,6 +133,9 @@ def main() -> None:
     help="field hyper-parameter, e.g. --param hidden_width=32 (repeatable)",
 )
 @click.option("--quiet", is_flag=True, help="no progress output")
+@click.option(
+    "--allow-large", is_flag=True, help="encode images over 4.2 Mpx (2048 x 2048); slow, see README"
+)
 @_one_line_errors
 def encode(
     source: Path,
@@ -145,6 +149,7 @@ def encode(
     device: str,
     params: tuple[str, ...],
     quiet: bool,
+    allow_large: bool,
 ) -> None:
     """Encode an image SOURCE into an .nfc file OUTPUT."""
     if lmbda is not None and target_bpp is not None:
@@ -162,6 +167,7 @@ def encode(
         device=device,
         quiet=quiet,
         field_options=_parse_params(params),
+        allow_large=allow_large,
     )
     if not quiet:
         click.echo(
@@ -175,8 +181,15 @@ def encode(
 @click.argument("source", type=click.Path(path_type=Path))
 @click.argument("output", type=click.Path(path_type=Path))
 @click.option("--quiet", is_flag=True, help="no summary line")
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    help="refuse larger images, and networks too costly for this many pixels; 0 = no limit",
+)
 @_one_line_errors
-def decode(source: Path, output: Path, quiet: bool) -> None:
+def decode(source: Path, output: Path, quiet: bool, max_pixels: int) -> None:
     """Decode an .nfc file SOURCE into OUTPUT, a lossless .png, .webp, .tif or .ppm/.pgm
     (the suffix picks the format)."""
     import time
@@ -186,7 +199,7 @@ def decode(source: Path, output: Path, quiet: bool) -> None:
     _check_writable(output)
     check_image_suffix(output)
     start = time.perf_counter()
-    image = nfcodec.decode(source, output)
+    image = nfcodec.decode(source, output, max_pixels=max_pixels or None)
     if not quiet:
         height, width, channels = image.shape
         click.echo(

@@ -196,9 +196,15 @@ def encode_image(
     device: str = "auto",
     quiet: bool = True,
     field_options: dict[str, int] | None = None,
+    allow_large: bool = False,
 ) -> EncodeResult:
-    """Encode `image` (path or uint8 array) and optionally write the .nfc to `output` atomically."""
+    """Encode `image` (path or uint8 array) and optionally write the .nfc to `output` atomically.
+
+    Images over `nfcodec.fit.budget.DEFAULT_MAX_ENCODE_PIXELS` are refused unless `allow_large`;
+    unless `quiet`, the time and memory estimate is shown before a long encode starts.
+    """
     from nfcodec.fit.arm_rate import ArmRateModel, coarsen_steps
+    from nfcodec.fit.budget import SHOW_ESTIMATE_ABOVE_SECONDS, check_encode_size
     from nfcodec.fit.presets import preset_named
     from nfcodec.fit.rate import RateModel
     from nfcodec.fit.trainer import fit_field
@@ -215,6 +221,9 @@ def encode_image(
     if not 0 <= seed < 2**64:
         raise InputError(f"--seed {seed} outside [0, 2**64)")
     settings = preset_named(preset)
+    cost = check_encode_size(height * width, settings.steps, allow_large)
+    if not quiet and cost.seconds > SHOW_ESTIMATE_ABOVE_SECONDS:
+        print(f"estimate: {cost.describe()}", file=sys.stderr, flush=True)
     dev = resolve_device(device)
     config = default_config(field, height, width, field_options or {})
     coded = permute_pixels(pixels_u8, seed) if permute else pixels_u8
@@ -317,7 +326,7 @@ def encode_image(
         None if target_bpp is None else target_bpp * n_pixels / 8.0,
     )
     fit_done = time.perf_counter()
-    decoded = decode_bytes(data)
+    decoded = decode_bytes(data, max_pixels=None)  # the caller asked for this image's size
     decode_seconds = time.perf_counter() - fit_done
     if output is not None:
         write_bytes_atomic(output, data)

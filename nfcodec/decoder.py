@@ -13,6 +13,7 @@ import numpy as np
 
 from nfcodec.container import Header, NfcFile, NfcInfo, SectionKind, read_nfc
 from nfcodec.container import read_info as _read_info
+from nfcodec.container.reader import read_info_source, read_nfc_path
 from nfcodec.container.spec import FieldKind
 from nfcodec.errors import CorruptStream
 from nfcodec.fields.config import (
@@ -22,6 +23,8 @@ from nfcodec.fields.config import (
     LatentTable,
     config_type_for_kind,
 )
+from nfcodec.limits import DEFAULT_MAX_PIXELS, check_decode_budget
+from nfcodec.pixels import samples_to_uint8
 from nfcodec.quant import dequantize
 from nfcodec.sections import (
     TableLayout,
@@ -31,8 +34,8 @@ from nfcodec.sections import (
     decode_weights,
     plane_shapes,
 )
-from nfcodec.source import Source, load_bytes, naming
-from nfcodec.synthesis import synthesize, to_pixels
+from nfcodec.source import Source, is_path, load_bytes, naming
+from nfcodec.synthesis import synthesize
 from nfcodec.transforms import unpermute_pixels
 
 RENDER_CHUNK = 1 << 16  # pixels per pass through the network: bounds the decoder's memory
@@ -40,16 +43,29 @@ MAX_LATENTS_PER_PIXEL = 16  # bound on table rows x features relative to the ima
 MAX_LATENTS = 1 << 27
 
 def read_info(source: Source) -> NfcInfo:
-    """Header and section table only; errors name the file when `source` is a path."""
+    """Header and section table only (a file read in bounded pieces); errors name the file."""
     with naming(source):
-        return _read_info(load_bytes(source))
+        return read_info_source(source)
 
 
-def decode(source: Source, output: Any = None) -> np.ndarray:
+def decode(
+    source: Source, output: Any = None, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
     """Decode .nfc bytes or a path into uint8 (H, W, C); write `output` (format from its
-    suffix, see `nfcodec.io.write_image`) if given."""
+    suffix, see `nfcodec.io.write_image`) if given.
+
+    A file whose image exceeds `max_pixels`, or whose synthesis work exceeds that limit's
+    budget (`nfcodec.limits`), is refused with LimitExceeded from its header, before any
+    payload is read; `max_pixels=None` lifts the limit. A path is read in bounded pieces.
+    """
     with naming(source):
-        image = decode_bytes(load_bytes(source))
+        if is_path(source):
+            nfc = read_nfc_path(
+                source, check_header=lambda header: check_decode_budget(header, max_pixels)
+            )
+            image = decode_container(nfc)
+        else:
+            image = decode_bytes(bytes(source), max_pixels=max_pixels)  # type: ignore[arg-type]
     if output is not None:
         from nfcodec.io import write_image
 
@@ -57,8 +73,9 @@ def decode(source: Source, output: Any = None) -> np.ndarray:
     return image
 
 
-def decode_bytes(data: bytes) -> np.ndarray:
-    """The decoded picture of a whole .nfc file, uint8 (H, W, C)."""
+def decode_bytes(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The decoded picture of a whole .nfc file, uint8 (H, W, C), within `max_pixels`' budget."""
+    check_decode_budget(_read_info(data).header, max_pixels)
     return decode_container(read_nfc(data))
 
 
@@ -82,7 +99,7 @@ def decode_container(nfc: NfcFile) -> np.ndarray:
     out = np.empty((n, header.channels), dtype=np.uint8)
     for begin in range(0, n, RENDER_CHUNK):
         end = min(n, begin + RENDER_CHUNK)
-        out[begin:end] = to_pixels(synthesize(features(begin, end), network, tensors))
+        out[begin:end] = samples_to_uint8(synthesize(features(begin, end), network, tensors))
     image = out.reshape(header.height, header.width, header.channels)
     if header.permute:
         image = unpermute_pixels(image, header.seed)

@@ -23,3 +23,7 @@ class CorruptStream(FormatError):
 
 class UnknownComponent(FormatError):
     """The file names a field kind, section or coder this decoder does not know."""
+
+
+class LimitExceeded(NfcError):
+    """A valid input would cost more (pixels, work, bytes) than the caller's limit allows."""

@@ -116,9 +116,3 @@ def synthesize(
             x = activate(x, network)
     return x
 
-
-def to_pixels(values: np.ndarray) -> np.ndarray:
-    """round(clamp(v, 0, 1) * 255) half to even, as uint8; NaN -> 0, +inf -> 255, -inf -> 0."""
-    clean = np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=0.0)
-    scaled = np.clip(clean, np.float32(0.0), np.float32(1.0)) * np.float32(255.0)
-    return np.rint(scaled).astype(np.uint8)

@@ -10,7 +10,8 @@ import torch
 
 from nfcodec.fields.config import NetworkSpec
 from nfcodec.fields.mlp import build_network
-from nfcodec.synthesis import gelu, linear, sine, synthesize, to_pixels
+from nfcodec.pixels import samples_to_uint8
+from nfcodec.synthesis import gelu, linear, sine, synthesize
 
 
 def fma_reference(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -54,7 +55,7 @@ def test_to_pixels_clamps_rounds_half_even_and_maps_non_finite() -> None:
         [np.nan, np.inf, -np.inf, -0.5, 1.5, 0.5 / 255, 1.5 / 255, 2.5 / 255], dtype=np.float32
     )
     scaled_half = np.rint(np.float32(0.5 / 255) * np.float32(255))
-    assert to_pixels(values).tolist() == [0, 255, 0, 0, 255, scaled_half, 2, 2]
+    assert samples_to_uint8(values).tolist() == [0, 255, 0, 0, 255, scaled_half, 2, 2]
 
 
 @pytest.mark.parametrize("activation", ["relu", "gelu", "sine"])

@@ -23,6 +23,8 @@ import contextlib
 import multiprocessing
 import os
 import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -81,13 +83,37 @@ def threads_per_worker(workers: int, cpus: int | None = None) -> int:
     return max(1, (cpus or os.cpu_count() or 1) // max(1, workers))
 
 
-def _init_worker(threads: int) -> None:
-    """Pool initializer: cap math-library threads before the codec imports torch."""
+def _init_worker(threads: int, driver_pid: int) -> None:
+    """Pool initializer: cap math-library threads before the codec imports torch; exit with
+    the driver."""
     for var in _THREAD_VARS:
         os.environ[var] = str(threads)
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
+    exit_with_parent(driver_pid)
+
+
+PARENT_POLL_SECONDS = 0.5
+
+
+def exit_with_parent(parent_pid: int, poll_seconds: float = PARENT_POLL_SECONDS) -> None:
+    """End this process soon after `parent_pid` dies, however it died (SIGKILL included).
+
+    A worker of a killed driver is re-parented and would otherwise live on, holding memory and
+    the multiprocessing resource tracker's pipe (so the tracker lives on too). Polling the
+    parent id works on every POSIX system and cannot fire early, unlike Linux's
+    PR_SET_PDEATHSIG, which follows the thread that started the worker.
+    """
+    if os.getppid() != parent_pid:  # the parent is already gone
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_seconds)
+        os._exit(1)  # no cleanup: the driver that would want results is dead
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
@@ -112,7 +138,7 @@ def _run_local(jobs: Sequence[Job], workers: int) -> Generator[Record, None, Non
             max_workers=min(workers, len(queue)),
             mp_context=_mp_context(),
             initializer=_init_worker,
-            initargs=(threads,),
+            initargs=(threads, os.getpid()),
         )
         finished = False
         try:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nfcodec.container.header import (
+    MAX_VARINT_BYTES,
     ByteReader,
     Header,
     decode_header_fields,
@@ -157,7 +158,7 @@ def _as_view(data: object) -> memoryview:
     return view
 
 
-def _check_preamble(view: memoryview) -> tuple[int, int]:
+def check_preamble(view: memoryview) -> tuple[int, int]:
     """Magic and version, checked before anything whose layout a version could change."""
     if len(view) < len(MAGIC) or view[: len(MAGIC)] != MAGIC:
         raise FormatError("not an .nfc file (bad magic or too short)")
@@ -172,7 +173,7 @@ def _check_preamble(view: memoryview) -> tuple[int, int]:
     return major, minor
 
 
-def _read_header_block(reader: ByteReader, version: tuple[int, int]) -> tuple[Header, int]:
+def read_header_block(reader: ByteReader, version: tuple[int, int]) -> tuple[Header, int]:
     """Length-prefixed header block and its CRC; returns the header and the section count."""
     length = reader.varint("header length")
     if length > MAX_HEADER_BYTES:
@@ -227,9 +228,9 @@ class _Parsed:
 def _parse(data: object) -> _Parsed:
     """Validate a whole file: preamble, header block, every section, nothing trailing."""
     view = _as_view(data)
-    major, minor = _check_preamble(view)
+    major, minor = check_preamble(view)
     reader = ByteReader(view, PREAMBLE_BYTES)
-    header, count = _read_header_block(reader, (major, minor))
+    header, count = read_header_block(reader, (major, minor))
     header_bytes = reader.pos
     sections: list[tuple[SectionKind, memoryview]] = []
     for _ in range(count):
@@ -243,15 +244,15 @@ def _parse(data: object) -> _Parsed:
 
 
 # Bytes that always hold the preamble and the header block: enough to read a header from a prefix.
-HEADER_PREFIX_BYTES = PREAMBLE_BYTES + 10 + MAX_HEADER_BYTES + CRC_BYTES
+HEADER_PREFIX_BYTES = PREAMBLE_BYTES + MAX_VARINT_BYTES + MAX_HEADER_BYTES + CRC_BYTES
 
 
 def read_header(prefix: bytes) -> tuple[int, int, Header]:
     """(major, minor, header) from the first bytes of a file (sections are neither needed nor
     checked): what an image library's `open` shows before it decodes."""
     view = _as_view(prefix)
-    major, minor = _check_preamble(view)
-    header, _ = _read_header_block(ByteReader(view, PREAMBLE_BYTES), (major, minor))
+    major, minor = check_preamble(view)
+    header, _ = read_header_block(ByteReader(view, PREAMBLE_BYTES), (major, minor))
     return major, minor, header
 
 
