@@ -34,7 +34,7 @@ from nfcodec.sections import (
     decode_weights,
     plane_shapes,
 )
-from nfcodec.source import Source, is_path, load_bytes, naming
+from nfcodec.source import Source, is_path, naming
 from nfcodec.synthesis import synthesize
 from nfcodec.transforms import unpermute_pixels
 
@@ -158,4 +158,4 @@ def _feature_reader(config: FieldConfig, header: Header, latents: list[np.ndarra
     return read
 
 
-__all__ = ["decode", "decode_bytes", "decode_container", "field_layout", "load_bytes", "read_info"]
+__all__ = ["decode", "decode_bytes", "decode_container", "field_layout", "read_info"]

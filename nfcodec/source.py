@@ -1,4 +1,4 @@
-"""Where .nfc bytes come from: bytes as given, or a file read whole. Standard library only.
+"""Where .nfc bytes come from: bytes as given, or a path (read by `container.reader`).
 
 `naming(source)` prefixes any NfcError raised inside it with the file's name, so every decode or
 info error says which file it is about.
@@ -7,31 +7,15 @@ info error says which file it is about.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from types import TracebackType
 
-from nfcodec.errors import InputError, NfcError
+from nfcodec.errors import NfcError
 
 Source = bytes | bytearray | memoryview | str | os.PathLike
 
 
 def is_path(source: Source) -> bool:
     return not isinstance(source, (bytes, bytearray, memoryview))
-
-
-def load_bytes(source: Source) -> bytes:
-    """The bytes of `source`: bytes as they are, or a file's contents."""
-    if not is_path(source):
-        return bytes(source)  # type: ignore[arg-type]
-    path = Path(source)  # type: ignore[arg-type]
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 class naming:
