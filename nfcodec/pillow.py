@@ -46,11 +46,17 @@ class NfcDecoder(ImageFile.PyDecoder):
     _pulls_fd = True
 
     def decode(self, buffer: Any) -> tuple[int, int]:
+        from nfcodec.container.reader import DEFAULT_MAX_FILE_BYTES
         from nfcodec.decoder import decode_bytes
 
         assert self.fd is not None
+        data = self.fd.read(DEFAULT_MAX_FILE_BYTES + 1)
+        if len(data) > DEFAULT_MAX_FILE_BYTES:
+            raise OSError(f"cannot decode .nfc file: more than {DEFAULT_MAX_FILE_BYTES} bytes")
+        # Pillow's own bomb limit governs (it refuses above twice MAX_IMAGE_PIXELS at open).
+        limit = Image.MAX_IMAGE_PIXELS
         try:
-            pixels = decode_bytes(self.fd.read())
+            pixels = decode_bytes(data, max_pixels=None if limit is None else 2 * int(limit))
         except NfcError as exc:
             raise OSError(f"cannot decode .nfc file: {exc}") from None
         self.set_as_raw(pixels.tobytes(), self.mode)

@@ -89,3 +89,27 @@ def test_save_encodes_with_the_given_options(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="mode"):
         picture.convert("CMYK").save(tmp_path / "cmyk.nfc")
     assert not (tmp_path / "cmyk.nfc").exists(), "a refused save left a file behind"
+
+
+def test_load_follows_max_image_pixels_not_the_decoder_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pillow's limit (twice MAX_IMAGE_PIXELS, where Pillow itself refuses) is the budget the
+    decode gets, not the decoder's own default; None lifts it as it does in Pillow."""
+    from nfcodec import decoder
+
+    seen: list[int | None] = []
+    real = decoder.decode_bytes
+
+    def recording(data: bytes, *, max_pixels: int | None = None) -> np.ndarray:
+        seen.append(max_pixels)
+        return real(data, max_pixels=max_pixels)
+
+    monkeypatch.setattr(decoder, "decode_bytes", recording)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10**9)
+    with Image.open(RGB) as im:
+        im.load()
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    with Image.open(RGB) as im:
+        im.load()
+    assert seen == [2 * 10**9, None]
