@@ -16,6 +16,21 @@ from nfcodec.kernels.plan import GridPlan, grid_plan
 from nfcodec.kernels.reference import grid_features_torch
 
 
+def _concatenated(tables: tuple) -> torch.Tensor:
+    """All levels' tables as one (R, F) array, what the full-image kernels read."""
+    return torch.cat(tables) if len(tables) > 1 else tables[0].contiguous()
+
+
+def _subset_buffers(
+    pixels: torch.Tensor, width: int, tables: tuple
+) -> tuple[torch.Tensor, np.ndarray, np.ndarray, tuple]:
+    """Output features, sample rows and columns, and the per-level tables of a subset lookup."""
+    n = pixels.shape[0]
+    out = torch.empty(n, width, dtype=torch.float32)
+    level_tables = tuple(t.detach().contiguous().numpy() for t in tables)
+    return out, np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64), level_tables
+
+
 class _NumbaLookup(torch.autograd.Function):
     """Autograd wrapper: tables in, (N, L*F) features out; backward returns table gradients."""
 
@@ -26,16 +41,13 @@ class _NumbaLookup(torch.autograd.Function):
         if p.ty is not None:
             return _NumbaLookup.four_tap_forward(ctx, p, pixels, tables, width)
         if pixels is None:
-            table = torch.cat(tables) if len(tables) > 1 else tables[0].contiguous()
             out = torch.empty(p.height * p.width, width, dtype=torch.float32)
             nk.forward_full(
-                table.numpy(), p.meta, p.iy, p.fy, p.jx, p.fx, p.height, p.width, out.numpy()
+                _concatenated(tables).numpy(), p.meta, p.iy, p.fy, p.jx, p.fx, p.height,
+                p.width, out.numpy(),
             )
         else:
-            out = torch.empty(pixels.shape[0], width, dtype=torch.float32)
-            rows = np.empty(pixels.shape[0], dtype=np.int64)
-            cols = np.empty(pixels.shape[0], dtype=np.int64)
-            level_tables = tuple(t.detach().contiguous().numpy() for t in tables)
+            out, rows, cols, level_tables = _subset_buffers(pixels, width, tables)
             nk.forward_subset(
                 level_tables, p.meta, p.iy, p.fy, p.jx, p.fx, pixels.numpy(),
                 p.height, p.width, out.numpy(), rows, cols,
@@ -51,19 +63,15 @@ class _NumbaLookup(torch.autograd.Function):
     ) -> torch.Tensor:
         """Format 2.1's reading; its backward treats the full image as a subset of all pixels."""
         if pixels is None:
-            table = torch.cat(tables) if len(tables) > 1 else tables[0].contiguous()
             out = torch.empty(p.height * p.width, width, dtype=torch.float32)
             nc.forward_full(
-                table.numpy(), p.meta, p.ty, p.wy, p.tx, p.wx, p.first_tap, p.height, p.width,
-                out.numpy(),
+                _concatenated(tables).numpy(), p.meta, p.ty, p.wy, p.tx, p.wx, p.first_tap,
+                p.height, p.width, out.numpy(),
             )
             everything = np.arange(p.height * p.width, dtype=np.int64)
             ctx.samples = (everything // p.width, everything % p.width)
         else:
-            out = torch.empty(pixels.shape[0], width, dtype=torch.float32)
-            rows = np.empty(pixels.shape[0], dtype=np.int64)
-            cols = np.empty(pixels.shape[0], dtype=np.int64)
-            level_tables = tuple(t.detach().contiguous().numpy() for t in tables)
+            out, rows, cols, level_tables = _subset_buffers(pixels, width, tables)
             nc.forward_subset(
                 level_tables, p.meta, p.ty, p.wy, p.tx, p.wx, p.first_tap, pixels.numpy(),
                 p.height, p.width, out.numpy(), rows, cols,

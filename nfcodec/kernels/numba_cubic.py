@@ -16,11 +16,9 @@ from numba import njit, prange
 
 from nfcodec.kernels.numba_grid import (
     HASH_PRIME_I,
-    META_CELLS_W,
-    META_HASHED,
-    META_MASK,
     META_ROW_OFFSET,
     SUBSET_CHUNK,
+    _level_constants,
 )
 
 TAPS = 4
@@ -48,13 +46,11 @@ def forward_full(
     nfeat = table.shape[1]
     max_vw = 0
     for level in range(levels):
-        max_vw = max(max_vw, meta[level, META_CELLS_W] + 1)
+        max_vw = max(max_vw, _level_constants(meta, level)[0])
     for y in prange(height):
         buf = np.empty((max_vw, nfeat), dtype=np.float32)
         for level in range(levels):
-            vw = meta[level, META_CELLS_W] + 1
-            hashed = meta[level, META_HASHED] != 0
-            mask = meta[level, META_MASK]
+            vw, hashed, mask = _level_constants(meta, level)
             offset = meta[level, META_ROW_OFFSET]
             lo = first_tap[level]
             hi = TAPS - lo
@@ -96,9 +92,7 @@ def forward_subset(
             xs[n] = pixels[n] - y * width
         for level in range(levels):
             table = tables[level]
-            vw = meta[level, META_CELLS_W] + 1
-            hashed = meta[level, META_HASHED] != 0
-            mask = meta[level, META_MASK]
+            vw, hashed, mask = _level_constants(meta, level)
             col = level * nfeat
             t0 = first_tap[level]
             t1 = TAPS - t0
@@ -129,9 +123,7 @@ def _backward_levels(
         grad_table = grad_tables[level]
         nfeat = grad_table.shape[1]
         grad_table[:] = 0.0
-        vw = meta[level, META_CELLS_W] + 1
-        hashed = meta[level, META_HASHED] != 0
-        mask = meta[level, META_MASK]
+        vw, hashed, mask = _level_constants(meta, level)
         col = level * nfeat
         t0 = first_tap[level]
         t1 = TAPS - t0
