@@ -32,7 +32,8 @@ def dataset(tmp_path: Path) -> Path:
     for name in ("kodim01", "kodim23"):
         source = KODAK / f"{name}.png"
         pixels = read_image(source if source.is_file() else sample_image_path())
-        crop = np.ascontiguousarray(pixels[100:124, 200:232])
+        top, left = min(100, pixels.shape[0] - 24), min(200, pixels.shape[1] - 32)
+        crop = np.ascontiguousarray(pixels[top : top + 24, left : left + 32])
         Image.fromarray(crop[:, :, 0] if crop.shape[2] == 1 else crop).save(folder / f"{name}.png")
     return folder
 
