@@ -1,5 +1,5 @@
 """`python -m nfcodec`: the same command line as `nfcodec`."""
 
-from nfcodec.cli import main
+from nfcodec.cli import run
 
-main(prog_name="nfcodec")
+run()

@@ -5,6 +5,8 @@ line on stderr with exit status 1; usage mistakes exit 2 (click's convention).
 Imports are lazy: `--help` and `info` load click, Pillow (the plugin `import nfcodec` registers)
 and the standard-library container code only, `decode` adds numpy/numba, and only `encode` and
 `demo` import torch. The harness commands (`sweep`, `report`) are imported when run.
+`run` is the console entry point: as the owner of its process it lets a decode skip numba's
+optional probes and the interpreter's teardown (`nfcodec.cli_process`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import click
 
 import nfcodec
+from nfcodec import cli_process
 from nfcodec.errors import InputError, NfcError
 from nfcodec.limits import DEFAULT_MAX_PIXELS
 
@@ -107,6 +110,15 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, int]:
 @click.version_option(nfcodec.__version__, prog_name="nfcodec")
 def main() -> None:
     """nfcodec: compress images by overfitting a small neural field."""
+
+
+def run() -> None:
+    """The `nfcodec` console command and `python -m nfcodec`: `main`, owning its process."""
+    cli_process.own_process()
+    try:
+        main(prog_name="nfcodec")
+    except SystemExit as exc:
+        cli_process.finish(exc.code)
 
 
 @main.command()
@@ -198,6 +210,7 @@ def decode(source: Path, output: Path, quiet: bool, max_pixels: int) -> None:
 
     _check_writable(output)
     check_image_suffix(output)
+    cli_process.hide_modules_numba_probes()
     start = time.perf_counter()
     image = nfcodec.decode(source, output, max_pixels=max_pixels or None)
     if not quiet:
@@ -205,6 +218,7 @@ def decode(source: Path, output: Path, quiet: bool, max_pixels: int) -> None:
         click.echo(
             f"{output}: {width}x{height}x{channels}, decoded in {time.perf_counter() - start:.2f} s"
         )
+    cli_process.allow_quick_exit()
 
 
 @main.command()

@@ -27,13 +27,14 @@ from tests.conftest import TEST_PRESET, TEST_STEPS
 
 FAST = ["--preset", TEST_PRESET, "--device", "cpu", "--quiet"]
 
-# A fresh interpreter has no 'test' preset: this prelude registers it, then runs the CLI.
+# A fresh interpreter has no 'test' preset: this prelude registers it, then runs the CLI
+# through its console entry point (which may leave a finished decode by os._exit).
 SUBPROCESS_PRELUDE = (
     "import sys\n"
     "from nfcodec.fit.presets import PRESETS, Preset\n"
     f"PRESETS[{TEST_PRESET!r}] = Preset({TEST_PRESET!r}, steps={TEST_STEPS})\n"
-    "from nfcodec.cli import main\n"
-    "main()\n"
+    "from nfcodec.cli import run\n"
+    "run()\n"
 )
 
 
@@ -423,3 +424,30 @@ def test_subprocess_errors_are_one_line(tmp_path: Path, good_nfc: bytes, work: P
     dec = run_subprocess("decode", source, work / "x.png")
     assert_one_line_error(dec.returncode, dec.stdout, dec.stderr)
     assert folder_listing(work) == set()
+
+
+def test_python_m_decode_writes_the_whole_file_and_its_line(
+    tmp_path: Path, good_nfc: bytes, work: Path
+) -> None:
+    """`python -m nfcodec decode` leaves without the interpreter's teardown: its summary line
+    and the complete file are there all the same, and a failure still exits 1 with one line."""
+    source = tmp_path / "good.nfc"
+    source.write_bytes(good_nfc)
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
+    for suffix in (".png", ".ppm"):
+        out = work / f"x{suffix}"
+        done = subprocess.run(
+            [sys.executable, "-m", "nfcodec", "decode", str(source), str(out)],
+            capture_output=True, text=True, timeout=180, env=env,
+        )
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        assert done.stdout.startswith(f"{out}: 16x12x3, decoded in ")
+        assert np.array_equal(read_image(out), nfcodec.decode(good_nfc))
+    cut = tmp_path / "cut.nfc"
+    cut.write_bytes(good_nfc[:-3])
+    done = subprocess.run(
+        [sys.executable, "-m", "nfcodec", "decode", str(cut), str(work / "y.png")],
+        capture_output=True, text=True, timeout=180, env=env,
+    )
+    assert str(cut) in assert_one_line_error(done.returncode, done.stdout, done.stderr)
+    assert folder_listing(work) == {"x.png", "x.ppm"}

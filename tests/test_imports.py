@@ -3,7 +3,8 @@
 `nfcodec.decode`, `nfcodec.read_info` and the CLI's `decode`, `info` and `--help` must not import
 torch, the fitting code, the torch field classes, the harness or plotting. `info` and `--help`
 stay on the standard library (plus click and Pillow). scipy may be looked up only by numba itself
-(its version check, and its BLAS probe on the first compile when scipy is installed).
+(its version check, and its BLAS probe on the first compile when scipy is installed); the
+console command's decode hides scipy and cffi from those probes.
 """
 
 from __future__ import annotations
@@ -104,6 +105,34 @@ def test_decoding_side_never_loads_the_encoder(action: str, tmp_path: Path) -> N
         assert result["scipy"] == []
     if action == "cli_decode":
         assert (tmp_path / "out.png").stat().st_size > 0
+
+
+# `python -m nfcodec decode` with a finder that records any lookup of scipy or cffi: numba's
+# optional probes must fail fast (they are hidden), so none reaches the finders.
+CONSOLE_DECODE = """
+import runpy, sys
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("scipy", "cffi"):
+            with open(sys.argv[1] + ".lookups", "a") as handle:
+                handle.write(name + "\\n")
+        return None
+sys.meta_path.insert(0, Watch())
+sys.argv = ["nfcodec", "decode", {vector!r}, sys.argv[1], "--quiet"]
+runpy.run_module("nfcodec", run_name="__main__")
+"""
+
+
+def test_console_decode_skips_numbas_scipy_and_cffi_probes(tmp_path: Path) -> None:
+    out = tmp_path / "out.png"
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", CONSOLE_DECODE.format(vector=str(VECTOR)), str(out)],
+        capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 0
+    assert not (tmp_path / "out.png.lookups").exists(), (tmp_path / "out.png.lookups").read_text()
 
 
 def test_probe_sees_torch_when_encoding_is_imported(tmp_path: Path) -> None:
