@@ -223,9 +223,10 @@ def _one_line(exc: BaseException) -> str:
 
 
 # Lossless formats a decoded picture may be written as, by file suffix: Pillow format name and
-# the save options that keep every sample exact.
+# the save options that keep every sample exact. PNG at zlib level 4: a Kodak-size decode
+# writes in a third of the default level's time for ~3% more bytes.
 LOSSLESS_FORMATS: dict[str, tuple[str, dict[str, object]]] = {
-    ".png": ("PNG", {}),
+    ".png": ("PNG", {"compress_level": 4}),
     ".webp": ("WEBP", {"lossless": True, "quality": 100, "exact": True}),
     ".tif": ("TIFF", {"compression": "tiff_deflate"}),
     ".tiff": ("TIFF", {"compression": "tiff_deflate"}),
