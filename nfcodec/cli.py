@@ -69,6 +69,11 @@ class _LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
+THREADS_HELP = (
+    "CPU threads [default: the CPUs other processes leave free; also NFCODEC_THREADS]"
+)
+
+
 def _one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -148,6 +153,7 @@ def run() -> None:
 @click.option(
     "--allow-large", is_flag=True, help="encode images over 4.2 Mpx (2048 x 2048); slow, see README"
 )
+@click.option("--threads", type=click.IntRange(min=1), default=None, help=THREADS_HELP)
 @_one_line_errors
 def encode(
     source: Path,
@@ -162,6 +168,7 @@ def encode(
     params: tuple[str, ...],
     quiet: bool,
     allow_large: bool,
+    threads: int | None,
 ) -> None:
     """Encode an image SOURCE into an .nfc file OUTPUT."""
     if lmbda is not None and target_bpp is not None:
@@ -180,6 +187,7 @@ def encode(
         quiet=quiet,
         field_options=_parse_params(params),
         allow_large=allow_large,
+        threads=threads,
     )
     if not quiet:
         click.echo(
@@ -200,19 +208,27 @@ def encode(
     show_default=True,
     help="refuse larger images, and networks too costly for this many pixels; 0 = no limit",
 )
+@click.option("--threads", type=click.IntRange(min=1), default=None, help=THREADS_HELP)
 @_one_line_errors
-def decode(source: Path, output: Path, quiet: bool, max_pixels: int) -> None:
+def decode(source: Path, output: Path, quiet: bool, max_pixels: int, threads: int | None) -> None:
     """Decode an .nfc file SOURCE into OUTPUT, a lossless .png, .webp, .tif or .ppm/.pgm
     (the suffix picks the format)."""
     import time
 
     from nfcodec.io import check_image_suffix
+    from nfcodec.threads import ThreadGovernor
 
     _check_writable(output)
     check_image_suffix(output)
     cli_process.hide_modules_numba_probes()
+    # Loading numba is the window in which the governor sees what other processes use.
+    governor = ThreadGovernor(nfcodec.read_info(source).header.pixels, threads)
+    from nfcodec.decoder import decode as decode_file
+
+    governor.start()
+    governor.update(force=True)
     start = time.perf_counter()
-    image = nfcodec.decode(source, output, max_pixels=max_pixels or None)
+    image = decode_file(source, output, max_pixels=max_pixels or None)
     if not quiet:
         height, width, channels = image.shape
         click.echo(

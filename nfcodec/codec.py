@@ -32,6 +32,7 @@ from nfcodec.sections import (
     encode_weights,
     latent_bits_arm,
 )
+from nfcodec.threads import ThreadGovernor
 from nfcodec.transforms import permute_pixels
 
 CONTAINER_OVERHEAD_BYTES = 48  # header + section framing, for rate estimates only
@@ -197,12 +198,47 @@ def encode_image(
     quiet: bool = True,
     field_options: dict[str, int] | None = None,
     allow_large: bool = False,
+    threads: int | None = None,
 ) -> EncodeResult:
     """Encode `image` (path or uint8 array) and optionally write the .nfc to `output` atomically.
 
     Images over `nfcodec.fit.budget.DEFAULT_MAX_ENCODE_PIXELS` are refused unless `allow_large`;
     unless `quiet`, the time and memory estimate is shown before a long encode starts.
+    `threads` fixes the CPU threads; by default they follow the CPUs other processes leave free
+    (`nfcodec.threads`). The bytes are the same with any thread count.
     """
+    start = time.perf_counter()
+    pixels_u8 = _as_image(image)
+    governor = ThreadGovernor(pixels_u8.shape[0] * pixels_u8.shape[1], threads)
+    governor.start()
+    try:
+        return _encode(
+            pixels_u8, output, start, governor, field=field, preset=preset, lmbda=lmbda,
+            target_bpp=target_bpp, permute=permute, seed=seed, device=device, quiet=quiet,
+            field_options=field_options, allow_large=allow_large,
+        )
+    finally:
+        governor.restore()
+
+
+def _encode(
+    pixels_u8: np.ndarray,
+    output: Any,
+    start: float,
+    governor: ThreadGovernor,
+    *,
+    field: str,
+    preset: str,
+    lmbda: float | None,
+    target_bpp: float | None,
+    permute: bool,
+    seed: int,
+    device: str,
+    quiet: bool,
+    field_options: dict[str, int] | None,
+    allow_large: bool,
+) -> EncodeResult:
+    """`encode_image` of read pixels, with `governor` keeping the thread count."""
     from nfcodec.fit.arm_rate import ArmRateModel, coarsen_steps
     from nfcodec.fit.budget import SHOW_ESTIMATE_ABOVE_SECONDS, check_encode_size
     from nfcodec.fit.presets import preset_named
@@ -211,8 +247,6 @@ def encode_image(
     from nfcodec.fit.weights import tensor_bits
     from nfcodec.quant import quantize
 
-    start = time.perf_counter()
-    pixels_u8 = _as_image(image)
     height, width, channels = pixels_u8.shape
     if target_bpp is not None and not 0.001 <= target_bpp <= 64:
         raise InputError(f"--target-bpp {target_bpp} outside [0.001, 64]")
@@ -263,6 +297,7 @@ def encode_image(
             coded_bits=coded_bits,
             progress=None if quiet else bar,
             entropy_model=latent_model,
+            pace=governor.update,
         )
     finally:
         bar.close()
@@ -282,6 +317,7 @@ def encode_image(
         input when the search moves one layer on, from the latents when it starts over.
         """
         layer = network.layer_of_parameter(changed)
+        governor.update()
         with torch.no_grad():
             if layer not in layer_input:
                 if layer - 1 in layer_input:

@@ -149,6 +149,7 @@ def fit_field(
     progress: ProgressFn | None = None,
     progress_every: int = 25,
     entropy_model: RateEstimator | None = None,
+    pace: Callable[[], object] | None = None,
 ) -> FitReport:
     """Train `field` (and `rate_model`) in place on `target` (N, C) in [0, 1], row-major pixels.
 
@@ -191,6 +192,8 @@ def fit_field(
     coded_at = -CODED_REFRESH_STEPS
     frozen: list[torch.Tensor] | None = None
     for step in range(preset.steps):
+        if pace is not None:
+            pace()  # the thread governor's check: cheap, and it changes only the speed
         fraction = step / max(1, preset.steps - 1)
         scale = preset.lr_floor + (1 - preset.lr_floor) * 0.5 * (1 + math.cos(math.pi * fraction))
         for group, base in zip(optimiser.param_groups, base_lrs, strict=True):
