@@ -423,15 +423,32 @@ class NfcodecCodec:
     """The project's own codec through its public API; the rate point is the target bpp.
 
     `nfcodec` is the default (medium) preset; `nfcodec-fast` and `nfcodec-slow` run the other
-    presets so that a sweep can put the training budgets side by side.
+    presets so that a sweep can put the training budgets side by side. `options` (field,
+    permute, seed: `encode_image` keywords) make a named variant; they and the preset are then
+    part of its job identity. `device` and `threads` change speed only, never the bytes.
     """
 
-    def __init__(self, preset: str = "medium") -> None:
+    def __init__(
+        self,
+        preset: str = "medium",
+        *,
+        name: str | None = None,
+        options: dict[str, ConfigValue] | None = None,
+        device: str = "auto",
+        threads: int | None = None,
+    ) -> None:
         import torch
 
         self.preset = preset  # recorded in every job's configuration
-        self.name = "nfcodec" if preset == "medium" else f"nfcodec-{preset}"
-        self.uses_gpu = bool(torch.cuda.is_available())
+        self.name = name or ("nfcodec" if preset == "medium" else f"nfcodec-{preset}")
+        self.options = dict(options or {})
+        # The registry's codecs keep an empty identity config, so their records still resume.
+        self.config: dict[str, ConfigValue] = (
+            {"preset": preset, **self.options} if self.options else {}
+        )
+        self.device = device
+        self.threads = threads
+        self.uses_gpu = device != "cpu" and bool(torch.cuda.is_available())
 
     def rate_points(self) -> list[float]:
         return [0.25, 0.5, 0.75, 1.0]
@@ -440,12 +457,17 @@ class NfcodecCodec:
         import nfcodec
 
         _check_image(image)
-        encoded = nfcodec.encode_image(image, quiet=True, target_bpp=rate, preset=self.preset)
+        encoded = nfcodec.encode_image(
+            image, quiet=True, target_bpp=rate, preset=self.preset, device=self.device,
+            threads=self.threads, **self.options,  # type: ignore[arg-type]
+        )
         data = bytes(encoded.data)
         start = time.perf_counter()
         decoded = np.asarray(nfcodec.decode(data))
         decode_seconds = time.perf_counter() - start
-        config: dict[str, ConfigValue] = {"target_bpp": float(rate), "preset": self.preset}
+        config: dict[str, ConfigValue] = {
+            "target_bpp": float(rate), "preset": self.preset, **self.options
+        }
         return CodecRun(
             len(data),
             _like_input(decoded, image),

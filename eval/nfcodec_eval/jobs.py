@@ -292,9 +292,22 @@ def library_versions() -> dict[str, str]:
 def host_info() -> dict[str, Scalar]:
     return {
         "hostname": socket.gethostname(),
+        "cpu": _cpu_model(),
         "cpu_count": os.cpu_count() or 0,
         "platform": platform.platform(),
     }
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (Linux), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def _gpu_name() -> str | None:

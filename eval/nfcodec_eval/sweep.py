@@ -103,17 +103,19 @@ def run_sweep(
     rates: RateSpec = None,
     retry_failed: bool = True,
     dataset: str | None = None,
+    rerun: bool = False,
 ) -> SweepSummary:
     """Run every job of dataset × codecs × rate points that has no 'ok' record yet.
 
     ``codecs`` are registered names, ``"module:attr"`` specs or codec instances
     (see `nfcodec_eval.jobs`). Failed jobs are recorded and do not stop the sweep;
-    they are retried by the next call unless ``retry_failed`` is False.
+    they are retried by the next call unless ``retry_failed`` is False; ``rerun`` runs every
+    job again (new records win over older ones, see `nfcodec_eval.store.dedupe`).
     """
     jobs = plan_jobs(dataset_dir, codecs, images=images, rates=rates, dataset=dataset)
     out = _prepare_out_dir(out_dir)
     ok_ids = done_job_ids(out)
-    skip = ok_ids if retry_failed else recorded_job_ids(out)
+    skip = set() if rerun else ok_ids if retry_failed else recorded_job_ids(out)
     pending = [job for job in jobs if job.job_id not in skip]
     skipped = len(jobs) - len(pending)
     skipped_failed = sum(1 for job in jobs if job.job_id in skip and job.job_id not in ok_ids)
