@@ -1,4 +1,5 @@
-"""scripts/kodak_check.py on two tiny crops with a 10-step preset: report, records, resume."""
+"""scripts/kodak_check.py on two tiny crops with a 10-step preset: report, harness records,
+resume, failures."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
+import nfcodec
 from nfcodec.fit.presets import PRESETS, Preset
 from nfcodec.io import read_image, sample_image_path
 from tests.script_loader import load_script
@@ -40,23 +41,34 @@ def dataset(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tiny_preset(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A 10-step preset, and torch's thread count restored after `--threads 1`."""
+    """A 10-step preset."""
     monkeypatch.setitem(PRESETS, "test", Preset("test", steps=10))
-    threads = torch.get_num_threads()
     yield
-    torch.set_num_threads(threads)
 
 
 def _argv(dataset: Path, tmp_path: Path, *extra: str) -> list[str]:
     return [
         "--dataset", str(dataset), "--preset", "test", "--device", "cpu", "--threads", "1",
-        "--out", str(tmp_path / "out" / "check.md"), "--records", str(tmp_path / "runs.jsonl"),
+        "--out", str(tmp_path / "out" / "check.md"), "--records", str(tmp_path / "runs"),
         "--quiet", *extra,
     ]
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _counting_encoder(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the field of every encode the check runs (through the harness codec)."""
+    real = nfcodec.encode_image
+    calls: list[str] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(f"{kwargs['field']}{'+rpp' if kwargs['permute'] else ''}")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nfcodec, "encode_image", counting)
+    return calls
 
 
 def test_matched_psnr_interpolates_between_bpp_neighbours() -> None:
@@ -78,7 +90,7 @@ def test_matched_psnr_interpolates_between_bpp_neighbours() -> None:
 
 def test_pillow_sweep_counts_real_bytes() -> None:
     image = read_image(sample_image_path())[:24, :32]
-    points = kc.pillow_sweep(np.ascontiguousarray(image), "JPEG", [10, 90])
+    points = kc.pillow_sweep(np.ascontiguousarray(image), "jpeg", [10, 90])
     assert [p.quality for p in points] == [10, 90]
     assert points[0].bpp < points[1].bpp and points[0].psnr < points[1].psnr
     sizes = [p.bpp * 32 * 24 / 8 for p in points]
@@ -92,70 +104,75 @@ def test_image_name() -> None:
 def test_main_writes_report_and_records_then_resumes(
     dataset: Path, tmp_path: Path, tiny_preset: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = kc.encode_run
+    calls = _counting_encoder(monkeypatch)
     argv = _argv(dataset, tmp_path, "--images", "01", "23", "--configs", "diner")
     assert kc.main(argv) == 0
+    assert calls == ["diner"] * 4
     report = (tmp_path / "out" / "check.md").read_text()
-    records_path = tmp_path / "runs.jsonl"
+    records_path = tmp_path / "runs" / "records.jsonl"  # the harness store
     records = _lines(records_path)
     assert len(records) == 4
-    assert {(r["image"], r["target_bpp"]) for r in records} == {
-        (i, t) for i in ("kodim01", "kodim23") for t in (0.5, 1.0)
+    assert {(r["image"], r["rate"]) for r in records} == {
+        (f"{i}.png", t) for i in ("kodim01", "kodim23") for t in (0.5, 1.0)
     }
     for record in records:
-        assert record["bpp"] == pytest.approx(record["bytes"] * 8 / (32 * 24))
-        assert math.isfinite(record["psnr"]) and record["decode_seconds"] > 0
-        assert record["config"] == "diner" and record["field"] == "diner"
-        for baseline in ("jpeg", "webp"):
-            match = record[baseline]
-            if match is not None:  # tiny pictures may fall outside the baseline sweep
-                assert match["lo"]["bpp"] <= record["bpp"] <= match["hi"]["bpp"]
+        assert record["status"] == "ok" and record["dataset"] == "kodak"
+        assert record["bpp"] == pytest.approx(record["num_bytes"] * 8 / (32 * 24))
+        assert math.isfinite(record["psnr"]) and record["decode_s"] > 0
+        assert record["codec"] == "diner"
+        assert record["config"]["field"] == "diner" and record["config"]["preset"] == "test"
+        assert record["host"]["cpu_count"] >= 1 and record["versions"]["numpy"]
     assert "## diner" in report and "| kodim01 | 0.5 |" in report and "| kodim23 | 1 |" in report
     assert "JPEG PSNR @bpp" in report and "linearly interpolated" in report
     assert "mean of per-image PSNR" in report and "Wins vs JPEG" in report
-    assert "torch threads 1" in report and "scripts/kodak_check.py" in report
+    assert "threads: 1" in report and "scripts/kodak_check.py" in report
+    matched = [line for line in report.splitlines() if line.startswith("| kodim")]
+    assert len(matched) == 4 and all(line.count("|") == 11 for line in matched)
 
     # Resume: nothing is encoded again, the report is rebuilt from the records.
-    def refuse(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        raise AssertionError("a finished run was encoded again")
-
-    monkeypatch.setattr(kc, "encode_run", refuse)
     assert kc.main(argv) == 0
+    assert calls == ["diner"] * 4
     assert len(_lines(records_path)) == 4
     assert "4 run(s) were taken from the records" in (tmp_path / "out" / "check.md").read_text()
 
     # A wider selection encodes only what is new; --fresh encodes again.
-    calls: list[str] = []
-
-    def counting(path: Path, original: np.ndarray, config: str, *rest: Any) -> dict[str, Any]:
-        calls.append(config)
-        return real(path, original, config, *rest)
-
-    monkeypatch.setattr(kc, "encode_run", counting)
     wider = _argv(dataset, tmp_path, "--images", "01", "--targets", "0.5",
                   "--configs", "diner", "hashgrid+rpp")
     assert kc.main(wider) == 0
-    assert calls == ["hashgrid+rpp"]
+    assert calls[4:] == ["hashgrid+rpp"]
     added = _lines(records_path)[-1]
-    assert (added["config"], added["permute"], added["seed"]) == ("hashgrid+rpp", True, 1)
+    assert (added["codec"], added["config"]["permute"], added["config"]["seed"]) == (
+        "hashgrid+rpp", True, 1
+    )
     assert math.isfinite(added["psnr"])
     assert kc.main([*_argv(dataset, tmp_path, "--images", "01", "--targets", "0.5",
                            "--configs", "diner"), "--fresh"]) == 0
-    assert calls == ["hashgrid+rpp", "diner"]
+    assert calls[4:] == ["hashgrid+rpp", "diner"]
     assert len(_lines(records_path)) == 6
 
+    # Another preset is another job: not taken from the records of this one.
+    monkeypatch.setitem(PRESETS, "test2", Preset("test2", steps=10))
+    other = _argv(dataset, tmp_path, "--images", "01", "--targets", "0.5", "--configs", "diner")
+    assert kc.main([*other, "--preset", "test2"]) == 0
+    assert calls[6:] == ["diner"]
 
-def test_failed_run_is_reported_not_recorded(
+
+def test_failed_run_is_reported_then_retried(
     dataset: Path, tmp_path: Path, tiny_preset: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def boom(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    real = nfcodec.encode_image
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(kc, "encode_run", boom)
+    monkeypatch.setattr(nfcodec, "encode_image", boom)
     argv = _argv(dataset, tmp_path, "--images", "01", "--targets", "0.5", "--configs", "diner")
     assert kc.main(argv) == 1
-    assert not (tmp_path / "runs.jsonl").exists()
+    assert [r["status"] for r in _lines(tmp_path / "runs" / "records.jsonl")] == ["failed"]
     assert "failed: RuntimeError" in (tmp_path / "out" / "check.md").read_text()
+    monkeypatch.setattr(nfcodec, "encode_image", real)
+    assert kc.main(argv) == 0  # the failed job runs again
+    assert "failed" not in (tmp_path / "out" / "check.md").read_text().split("## diner")[1]
 
 
 def test_missing_image_is_an_error(tmp_path: Path) -> None:
