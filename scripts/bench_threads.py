@@ -14,7 +14,7 @@ load average is printed at the start and the end, and the run is only a measurem
 the machine is otherwise idle.
 
     PYTHONPATH=. python scripts/bench_threads.py [--image kodim05.png] [--crop 0] \\
-        [--settings auto 1 2] [--repeats 1] [--out eval/results/threads]
+        [--settings auto 1 2] [--modes alone busy] [--repeats 1] [--out eval/results/threads]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="LEFT TOP WIDTH HEIGHT, or 0 for the whole image")
     parser.add_argument("--settings", nargs="+", default=["auto", "1", "2"])
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--modes", nargs="+", choices=["alone", "busy"], default=["alone", "busy"],
+                        help="run alone, beside the busy loop, or both")
     parser.add_argument("--out", type=Path, default=None, help="write results.json here")
     args = parser.parse_args(argv)
     crop = None if args.crop == [0] else tuple(args.crop)
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         source = crop_image(args.image, crop, work)  # type: ignore[arg-type]
         for _ in range(args.repeats):
-            for busy in (False, True):
+            for busy in [mode == "busy" for mode in args.modes]:
                 for setting in args.settings:
                     wall, cpu, digest = encode_once(source, work / "out.nfc", setting, busy)
                     runs.append({"setting": setting, "busy": busy, "wall_s": wall,
@@ -118,9 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for setting in args.settings:
         def median(key: str, busy: bool, setting: str = setting) -> float:
-            return statistics.median(
-                float(r[key]) for r in runs if r["setting"] == setting and r["busy"] is busy
-            )
+            values = [float(r[key]) for r in runs if r["setting"] == setting and r["busy"] is busy]
+            return statistics.median(values) if values else math.nan
         alone, busy = median("wall_s", False), median("wall_s", True)
         cpu_alone, cpu_busy = median("cpu_s", False), median("cpu_s", True)
         print(f"{setting:<9}{alone:>9.1f}{busy:>9.1f}{busy / alone:>12.2f}{cpu_alone:>13.1f}"
