@@ -1,4 +1,4 @@
-"""How many threads numba's and torch's kernels may use: the CPUs other processes leave free.
+"""How many threads numba's kernels may use: the CPUs other processes leave free.
 
 Both libraries' OpenMP threads spin while they wait, so a thread whose core another busy
 process wants costs both processes several times its share (eval/results/threads/NOTES.md).
@@ -9,8 +9,10 @@ The rule, applied by `ThreadGovernor`:
   `WINDOW_SECONDS` (from /proc/stat, this process's own CPU time taken out), re-measured while
   the work runs, so an encode gives a core back when another process starts and takes it back
   when that one ends. Without /proc/stat (not Linux) it is the libraries' own default.
-Thread counts never change results: every kernel gives the same bits with any count.
-The limit is what the libraries were started with (NUMBA_NUM_THREADS, OMP_NUM_THREADS).
+Thread counts never change results: numba's kernels give the same bits with any count, and
+torch runs on `TORCH_THREADS` whatever the count, because its parallel reductions (ATen's,
+MKL's) change their last bits with the thread count and so, over a fit, the file.
+The limit is what numba was started with (NUMBA_NUM_THREADS).
 This module imports neither numba nor torch; it sets whichever of them is already loaded.
 """
 
@@ -29,6 +31,7 @@ WINDOW_SECONDS = 1.0  # how often the free CPUs are re-measured
 # stays below it, while a busy process squeezed by our spinning threads still shows above it.
 SLACK_CORES = 0.25
 PROC_STAT = "/proc/stat"
+TORCH_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -86,30 +89,16 @@ def requested_threads(explicit: int | None = None) -> int | None:
 
 
 def library_limit() -> int:
-    """The most threads the loaded libraries can run (their pools' sizes) on the CPUs this
-    process may use."""
+    """The most threads numba can run (its pool's size) on the CPUs this process may use."""
     limits = []
     numba = sys.modules.get("numba")
     if numba is not None:
         limits.append(int(numba.config.NUMBA_NUM_THREADS))
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        limits.append(_torch_start_threads(torch))
     try:
         limits.append(len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         limits.append(os.cpu_count() or 1)
     return min(limits)
-
-
-_TORCH_START: dict[str, int] = {}
-
-
-def _torch_start_threads(torch: object) -> int:
-    """torch's thread count before the first change here: its own default or the user's."""
-    if "threads" not in _TORCH_START:
-        _TORCH_START["threads"] = int(torch.get_num_threads())  # type: ignore[attr-defined]
-    return _TORCH_START["threads"]
 
 
 def current_threads() -> tuple[int | None, int | None]:
@@ -122,15 +111,13 @@ def current_threads() -> tuple[int | None, int | None]:
 
 
 def set_threads(count: int) -> None:
-    """Run numba's and torch's kernels (those loaded) on `count` threads."""
+    """Run numba's kernels on `count` threads and torch's on TORCH_THREADS (those loaded)."""
     numba = sys.modules.get("numba")
     if numba is not None:
         numba.set_num_threads(max(1, min(count, int(numba.config.NUMBA_NUM_THREADS))))
     torch = sys.modules.get("torch")
-    if torch is not None:
-        _torch_start_threads(torch)
-        if torch.get_num_threads() != count:
-            torch.set_num_threads(count)
+    if torch is not None and torch.get_num_threads() != TORCH_THREADS:
+        torch.set_num_threads(TORCH_THREADS)
 
 
 class ThreadGovernor:

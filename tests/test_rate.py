@@ -133,3 +133,43 @@ def test_fused_rate_backward_twice_is_a_clear_error() -> None:
     bits.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="once per forward"):
         bits.backward()
+
+
+# The fused kernel's float64 bits and scale gradients for ~600k latents (more than PLAN_TASKS
+# minimal tasks), plan built and kernel run on 1, then 2 threads.
+THREADS_PROBE = """
+import hashlib, numba, numpy as np
+from nfcodec.context import NUM_CONTEXTS
+from nfcodec.fit import rate, rate_kernel
+shapes = [(512, 768, 1), (256, 384, 2)]
+rng = np.random.default_rng(0)
+planes = tuple((rng.standard_normal(h * w * f) * 2).astype(np.float32) for h, w, f in shapes)
+scales = np.linspace(0.05, 8.0, sum(f for _, _, f in shapes) * NUM_CONTEXTS)
+for threads in (1, 2):
+    numba.set_num_threads(threads)
+    plan = rate_kernel.rate_plan(shapes, [2, 2])
+    grads = tuple(np.empty_like(v) for v in planes)
+    bits, grad_scales = rate_kernel._rate_all(
+        planes, grads, plan.tables, plan.tasks, rate_kernel._scale_constants(scales),
+        rate_kernel._BUCKETS, NUM_CONTEXTS, rate_kernel.ACTIVITY_CAP,
+    )
+    digest = hashlib.sha256(np.float64(bits).tobytes() + grad_scales.tobytes())
+    for g in grads:
+        digest.update(g.tobytes())
+    print(digest.hexdigest())
+"""
+
+
+def test_fused_rate_gives_the_same_bits_on_any_thread_count() -> None:
+    """The plan's tasks group the partial sums: they must not follow the thread count."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", THREADS_PROBE], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "NUMBA_NUM_THREADS": "2"},
+    )
+    assert done.returncode == 0, done.stderr
+    one, two = done.stdout.split()
+    assert one == two

@@ -92,9 +92,22 @@ def test_governor_restores_the_libraries_counts(monkeypatch: pytest.MonkeyPatch)
     before = (numba.get_num_threads(), torch.get_num_threads())
     governor = ThreadGovernor(16, explicit=1)
     governor.start()
-    assert (numba.get_num_threads(), torch.get_num_threads()) == (1, 1)
+    assert (numba.get_num_threads(), torch.get_num_threads()) == (1, threads.TORCH_THREADS)
     governor.restore()
     assert (numba.get_num_threads(), torch.get_num_threads()) == before
+
+
+def test_torch_stays_on_its_one_thread_whatever_the_count() -> None:
+    """torch's parallel reductions change their last bits with the thread count."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        threads.set_threads(2)
+        assert torch.get_num_threads() == threads.TORCH_THREADS == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_encode_bytes_do_not_depend_on_threads() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-import numba
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -74,7 +73,6 @@ class RateModel(nn.Module):
                 self._plan = rate_plan(
                     [self._plane_shape(t) for t in self.tables],
                     [self._context(t) for t in self.tables],
-                    numba.get_num_threads(),
                 )
             log_scales = torch.cat([s.reshape(-1) for s in self.log_scales])
             return fused_rate(self._plan, log_scales.exp().clamp(0.01, 1000.0), latents)

@@ -71,7 +71,10 @@ def _bits_and_grads(y: float, k: np.ndarray) -> tuple[float, float, float]:
 
 CENTRE_STEPS = 128  # table segments over |y| in [0, 0.5]; linear interpolation within each
 TASK_LATENTS = 8192  # smallest parallel work item; tables split into row ranges about this big
-TASKS_PER_THREAD = 16  # enough items for prange's equal chunks to come out balanced
+# Tasks per plan, whatever the thread count: the tasks group the partial sums, so a split
+# that followed the threads would change the gradients (and the file) with them. 32 keeps
+# prange's equal chunks balanced up to 8 threads.
+PLAN_TASKS = 32
 ACCUMULATORS = 4  # interleaved partial sums of the scale gradients (see `_rate_all`)
 _MAX_BITS = -_LOG_MIN_PROB / _LN2
 
@@ -198,7 +201,10 @@ def _rate_all(  # pragma: no cover - jit
         for k in range(ACCUMULATORS):
             for s in range(nf * nb):
                 task_grad_scales[task, scale0 + s] += acc[k, s]
-    return task_bits.sum(), task_grad_scales.sum(axis=0)
+    total = 0.0
+    for task in range(tasks.shape[0]):  # in task order: `.sum()` here is a parallel reduction
+        total += task_bits[task]
+    return total, task_grad_scales.sum(axis=0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -212,15 +218,14 @@ class RatePlan:
     scales: int  # S = sum over tables of features * buckets
 
 
-def rate_plan(
-    shapes: list[tuple[int, int, int]], context_rows: list[int], threads: int
-) -> RatePlan:
-    """Row-range tasks of about equal size over all planes (rows, cols, features).
+def rate_plan(shapes: list[tuple[int, int, int]], context_rows: list[int]) -> RatePlan:
+    """Row-range tasks of about equal size over all planes (rows, cols, features), the same
+    for any thread count.
 
     `context_rows` per plane (0 = no context: every latent in bucket 0).
     """
     latents = sum(h * w * f for h, w, f in shapes)
-    task_size = max(TASK_LATENTS, latents // max(1, threads * TASKS_PER_THREAD))
+    task_size = max(TASK_LATENTS, latents // PLAN_TASKS)
     tables, tasks = [], []
     scale = 0
     for index, ((h, w, f), context) in enumerate(zip(shapes, context_rows, strict=True)):
