@@ -257,7 +257,8 @@ def check_image_suffix(path: str | os.PathLike[str]) -> str:
 
 def write_png(array: np.ndarray, path: str | os.PathLike[str]) -> None:
     """Write a uint8 (H, W), (H, W, 1) or (H, W, 3) array as a PNG, atomically."""
-    write_bytes_atomic(path, encode_image_file(array, "PNG", {}, path))
+    fmt, options = LOSSLESS_FORMATS[".png"]
+    write_bytes_atomic(path, encode_image_file(array, fmt, options, path))
 
 
 def encode_image_file(
