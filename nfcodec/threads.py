@@ -8,7 +8,7 @@ The rule, applied by `ThreadGovernor`:
 - otherwise the count is the CPUs that other processes left idle over the last
   `WINDOW_SECONDS` (from /proc/stat, this process's own CPU time taken out), re-measured while
   the work runs, so an encode gives a core back when another process starts and takes it back
-  when that one ends. Without /proc/stat (not Linux) it is the libraries' own default.
+  when that one ends. Without /proc/stat (not Linux) it is all of numba's threads.
 Thread counts never change results: numba's kernels give the same bits with any count, and
 torch runs on `TORCH_THREADS` whatever the count, because its parallel reductions (ATen's,
 MKL's) change their last bits with the thread count and so, over a fit, the file.
@@ -138,7 +138,12 @@ class ThreadGovernor:
         first window has shown what other processes use (a second spinning beside a busy
         process costs more than a second idle one would have bought)."""
         self._before = current_threads()
-        self.threads = self.fixed if self.fixed is not None else 1
+        if self.fixed is not None:
+            self.threads = self.fixed
+        elif self.last is None:  # nothing to measure with: all of numba's threads
+            self.threads = library_limit()
+        else:
+            self.threads = 1
         set_threads(self.threads)
         return self.threads
 

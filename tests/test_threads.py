@@ -84,6 +84,16 @@ def test_governor_follows_the_measured_load(monkeypatch: pytest.MonkeyPatch) -> 
     assert applied == [1, 2, 1] and governor.changes == 2
 
 
+def test_governor_without_proc_stat_uses_all_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(threads.ENV_VAR, raising=False)
+    monkeypatch.setattr(threads, "sample_cpu", lambda path=threads.PROC_STAT: None)
+    monkeypatch.setattr(threads, "library_limit", lambda: 3)
+    applied: list[int] = []
+    monkeypatch.setattr(threads, "set_threads", applied.append)
+    governor = ThreadGovernor(1 << 20)
+    assert governor.start() == 3 and governor.update(force=True) == 3 and applied == [3]
+
+
 def test_governor_restores_the_libraries_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     import numba
     import torch
