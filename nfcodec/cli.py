@@ -228,7 +228,10 @@ def decode(source: Path, output: Path, quiet: bool, max_pixels: int, threads: in
     governor.start()
     governor.update(force=True)
     start = time.perf_counter()
-    image = decode_file(source, output, max_pixels=max_pixels or None)
+    try:
+        image = decode_file(source, output, max_pixels=max_pixels or None)
+    finally:
+        governor.restore()
     if not quiet:
         height, width, channels = image.shape
         click.echo(
