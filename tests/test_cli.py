@@ -221,6 +221,28 @@ def test_decode_writes_the_lossless_format_its_suffix_names(
         assert np.array_equal(np.asarray(im), nfcodec.decode(good_nfc))
 
 
+def test_threads_option_and_variable(
+    good_nfc: bytes, png_file: Path, tmp_path: Path, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--threads N (and NFCODEC_THREADS) change no byte; a bad variable is a one-line error."""
+    nfc = tmp_path / "a.nfc"
+    nfc.write_bytes(good_nfc)
+    assert run_cli("decode", nfc, work / "one.png", "--quiet", "--threads", "1").exit_code == 0
+    assert np.array_equal(read_image(work / "one.png"), nfcodec.decode(good_nfc))
+    files = []
+    for threads in ("1", "2"):
+        out = work / f"t{threads}.nfc"
+        result = run_cli("encode", png_file, out, "--threads", threads, *FAST)
+        assert result.exit_code == 0, result.output
+        files.append(out.read_bytes())
+    assert files[0] == files[1]
+    assert_usage_error(run_cli("decode", nfc, work / "x.png", "--threads", "0"))
+    monkeypatch.setenv("NFCODEC_THREADS", "many")
+    result = run_cli("decode", nfc, work / "y.png")
+    message = assert_one_line_error(result.exit_code, result.stdout, result.stderr)
+    assert "NFCODEC_THREADS" in message
+
+
 @pytest.mark.parametrize("name", ["decoded.jpg", "decoded"])
 def test_decode_refuses_an_unknown_or_lossy_output_type(
     good_nfc: bytes, tmp_path: Path, work: Path, name: str
