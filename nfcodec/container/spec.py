@@ -123,4 +123,9 @@ FIELD_PARAMS: dict[FieldKind, tuple[ParamSpec, ...]] = {
         ParamSpec("siren_omega", 1, 1000),
     ),
 }
+# First version whose files may hold each field kind (kinds not listed: every version).
+FIELD_KIND_SINCE: dict[FieldKind, tuple[int, int]] = {
+    FieldKind.LOE: (2, 2),
+    FieldKind.COORD_MLP: (2, 2),
+}
 MAX_TILE_LOG2 = 24  # finest weight-grid scale a LOE header may ask for: 2**24 cells a side

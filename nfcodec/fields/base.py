@@ -17,6 +17,7 @@ from torch import nn
 from nfcodec.container.spec import FieldKind
 from nfcodec.fields.config import FieldConfig, LatentTable
 from nfcodec.fields.mlp import LayerStack
+from nfcodec.fit.presets import Preset
 
 
 class Field(nn.Module):
@@ -42,6 +43,10 @@ class Field(nn.Module):
     def latent_parameters(self) -> list[nn.Parameter]:
         """One (rows, features) parameter per `latent_tables()` entry, in the same order."""
         raise NotImplementedError
+
+    def adjust_preset(self, preset: Preset) -> Preset:
+        """The training settings this kind needs in place of `preset`'s (default: as given)."""
+        return preset
 
     # Synthesis -------------------------------------------------------------------------------
     network: LayerStack  # the synthesis network, set by each field kind

@@ -177,6 +177,9 @@ class LoeField(CoordinateField):
         super().__init__(config, height, width, channels)
         self.network: LayerStack = TiledStack(config.network(channels), config, height, width)
 
+    def network_lr(self) -> float:
+        return 5e-3  # the supplement's Adam learning rate
+
     def inputs_of(self, pixels: np.ndarray) -> np.ndarray:
         encoded = super().inputs_of(pixels)
         rows, cols = np.divmod(np.asarray(pixels, dtype=np.int64), self.width)
