@@ -72,7 +72,8 @@ def loe_extra_macs(params: dict[str, int], widths: list[int]) -> int:
     extra = POSITIONAL_MACS * params["pe_octaves"]
     if params["selection"] == 1:
         tiled = min(params["tiled_layers"], len(widths) - 1)
-        extra += sum(3 * a * b + 4 * b for a, b in zip(widths[:tiled], widths[1 : tiled + 1], strict=True))
+        pairs = zip(widths[:tiled], widths[1 : tiled + 1], strict=True)
+        extra += sum(3 * a * b + 4 * b for a, b in pairs)
     return extra
 
 
