@@ -36,7 +36,7 @@ class _Grouping:
         self.inverse = np.empty_like(self.order)
         self.inverse[self.order] = np.arange(self.order.size)
         self.counts = np.bincount(taps, minlength=groups).tolist()
-        self.blend = None if np.all(blend == 1.0) else torch.from_numpy(blend)[:, None]
+        self.blend = torch.from_numpy(blend)[:, None]  # unused by nearest selection
 
 
 class _Permute(torch.autograd.Function):
@@ -162,7 +162,6 @@ class TiledStack(LayerStack):
         """One bilinear tap: the matrices of the tap's cells, scaled by its weights."""
         sorted_out = self._sorted_linear(_reorder(h, None, grouping.order), layer, grouping.counts)
         out = _reorder(sorted_out, grouping.order, None)
-        assert grouping.blend is not None
         return out * grouping.blend.to(out.device)
 
 
