@@ -9,7 +9,7 @@ A field owns two kinds of parameters:
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import nn
@@ -17,7 +17,9 @@ from torch import nn
 from nfcodec.container.spec import FieldKind
 from nfcodec.fields.config import FieldConfig, LatentTable
 from nfcodec.fields.mlp import LayerStack
-from nfcodec.fit.presets import Preset
+
+if TYPE_CHECKING:  # fields sit below fit in the module map: no run-time import
+    from nfcodec.fit.presets import Preset
 
 
 class Field(nn.Module):

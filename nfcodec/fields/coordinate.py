@@ -8,6 +8,7 @@ whole image's cached); `CoordMlpField` is COIN's SIREN or a ReLU MLP on the enco
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -18,7 +19,9 @@ from nfcodec.fields.base import Field
 from nfcodec.fields.config import CoordinateConfig, CoordMlpConfig
 from nfcodec.fields.mlp import LayerStack, build_network
 from nfcodec.fields.positional import positional_encoding
-from nfcodec.fit.presets import Preset
+
+if TYPE_CHECKING:  # fields sit below fit in the module map: no run-time import
+    from nfcodec.fit.presets import Preset
 
 # Share of pixels per step: the whole network learns from every sample, so larger batches than
 # the latent fields' few percent pay off.
