@@ -161,6 +161,8 @@ def fit_field(
     `entropy_model` (the coded latent model) learns alongside, throughout, from the rounded
     latents with their gradient cut: it fits the latents without reshaping them. Letting its
     rate shape the latents instead (noisy proxy) trained dense latents and measured no better.
+    A weight-only field (no latents) trains on MSE alone with its own `adjust_preset`; its size
+    is set afterwards by the network step search, at the lambda rate control left.
     """
     pixels = target.shape[0]
     device = target.device
