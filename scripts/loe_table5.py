@@ -51,7 +51,12 @@ def camera() -> np.ndarray:
     return np.asarray(load(), dtype=np.float32) / 255.0
 
 
-def run(name: str, iterations: int, image: np.ndarray, seed: int) -> dict[str, object]:
+CHECKPOINT_EVERY = 10  # iterations between writes of the curve so far (a run cut short keeps it)
+
+
+def run(
+    name: str, iterations: int, image: np.ndarray, seed: int, partial: Path | None = None
+) -> dict[str, object]:
     tiled, layout = MODELS[name]
     config = LoeConfig(
         pe_octaves=8, hidden_width=64, hidden_layers=9, tile=2, tiled_layers=tiled,
@@ -74,6 +79,9 @@ def run(name: str, iterations: int, image: np.ndarray, seed: int) -> dict[str, o
         loss.backward()
         optimiser.step()
         psnr.append(-10.0 * math.log10(float(loss.detach())))
+        if partial is not None and (step + 1) % CHECKPOINT_EVERY == 0:
+            seconds = round(time.perf_counter() - start, 1)
+            partial.write_text(json.dumps({"model": name, "seconds": seconds, "psnr": psnr}))
     with torch.no_grad():
         final = float(torch.mean((field.synthesize(inputs) - target) ** 2))
     seconds = time.perf_counter() - start
@@ -133,9 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     image = camera()
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.models:
-        result = run(name, args.iterations, image, args.seed)
+        partial = args.out / f"{name}.partial.json"
+        result = run(name, args.iterations, image, args.seed, partial)
         path = args.out / f"{name}.json"
         path.write_text(json.dumps(result) + "\n")
+        partial.unlink()
         print(f"{name}: {result['final_psnr']:.2f} dB after {args.iterations} iterations "
               f"({result['seconds']} s; paper at 10k: {PAPER_PSNR[name]} dB)", flush=True)
         summarise(args.out)
