@@ -129,7 +129,9 @@ def run() -> None:
 @main.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.argument("output", type=click.Path(path_type=Path))
-@click.option("--field", default="hashgrid", show_default=True, help="hashgrid or diner")
+@click.option(
+    "--field", default="hashgrid", show_default=True, help="hashgrid, diner, loe or siren"
+)
 @click.option("--preset", default="medium", show_default=True, help="fast, medium or slow")
 @click.option("--lmbda", type=float, default=None, help="rate weight: higher = smaller file")
 @click.option(

@@ -239,7 +239,7 @@ def _encode(
     allow_large: bool,
 ) -> EncodeResult:
     """`encode_image` of read pixels, with `governor` keeping the thread count."""
-    from nfcodec.fit.arm_rate import ArmRateModel, coarsen_steps
+    from nfcodec.fit.arm_rate import ArmRateModel
     from nfcodec.fit.budget import SHOW_ESTIMATE_ABOVE_SECONDS, check_encode_size
     from nfcodec.fit.presets import preset_named
     from nfcodec.fit.rate import RateModel
@@ -281,8 +281,10 @@ def _encode(
         weights = sum(
             tensor_bits(quantize(p.detach().cpu().numpy(), 8)) for p in model.network_parameters()
         )
-        arm = latent_model.to_integer()
-        latents = latent_bits_arm(tables, layouts, arm) + 8.0 * len(encode_latent_model(arm))
+        latents = 0.0
+        if layouts:  # weight-only fields have no latents and no latent model
+            arm = latent_model.to_integer()
+            latents = latent_bits_arm(tables, layouts, arm) + 8.0 * len(encode_latent_model(arm))
         return latents + weights + 8.0 * CONTAINER_OVERHEAD_BYTES
 
     bar = _Bar(quiet, settings.steps)
@@ -338,20 +340,11 @@ def _encode(
         field_kind=config.kind,
         field_params=config.to_params(),
     )
-    symbol_tables = [s.numpy() for s in latent_symbols]
-    arm = coarsen_steps(
-        latent_model.to_integer(),
-        lambda w: latent_bits_arm(symbol_tables, layouts, w) + 8.0 * len(encode_latent_model(w)),
-    )
-    model_section = Section(SectionKind.LATENT_MODEL, encode_latent_model(arm))
-    latent_section = Section(
-        SectionKind.LATENTS,
-        encode_latents_arm(symbol_tables, layouts, arm),
-    )
+    latent_sections = _latent_sections([s.numpy() for s in latent_symbols], layouts, latent_model)
 
     def container(weight_symbols: list[np.ndarray], exponents: list[int]) -> bytes:
         weights = Section(SectionKind.WEIGHTS, encode_weights(weight_symbols, exponents))
-        return write_nfc(header, [model_section, latent_section, weights])
+        return write_nfc(header, [*latent_sections, weights])
 
     data = _quantise_network(
         model.network_parameters(),
@@ -395,6 +388,24 @@ def _start_lmbda(lmbda: float | None, target_bpp: float | None) -> float:
     if target_bpp is None:
         return DEFAULT_LMBDA
     return _LMBDA_AT_REFERENCE * (target_bpp / _BPP_AT_REFERENCE) ** (-1.0 / _BPP_SLOPE)
+
+
+def _latent_sections(
+    symbol_tables: list[np.ndarray], layouts: list[TableLayout], latent_model: Any
+) -> list[Section]:
+    """LATENT_MODEL and LATENTS; none for a weight-only field (SPEC section 11)."""
+    from nfcodec.fit.arm_rate import coarsen_steps
+
+    if not layouts:
+        return []
+    arm = coarsen_steps(
+        latent_model.to_integer(),
+        lambda w: latent_bits_arm(symbol_tables, layouts, w) + 8.0 * len(encode_latent_model(w)),
+    )
+    return [
+        Section(SectionKind.LATENT_MODEL, encode_latent_model(arm)),
+        Section(SectionKind.LATENTS, encode_latents_arm(symbol_tables, layouts, arm)),
+    ]
 
 
 def _layouts(model: Field) -> list[TableLayout]:

@@ -17,12 +17,15 @@ from nfcodec.container.reader import read_info_source, read_nfc_path
 from nfcodec.container.spec import FieldKind
 from nfcodec.errors import CorruptStream
 from nfcodec.fields.config import (
+    CoordinateConfig,
     DinerConfig,
     FieldConfig,
     HashGridConfig,
     LatentTable,
+    LoeConfig,
     config_type_for_kind,
 )
+from nfcodec.fields.positional import positional_encoding, tile_scales, tile_taps
 from nfcodec.limits import DEFAULT_MAX_PIXELS, check_decode_budget
 from nfcodec.pixels import samples_to_uint8
 from nfcodec.quant import dequantize
@@ -35,7 +38,7 @@ from nfcodec.sections import (
     plane_shapes,
 )
 from nfcodec.source import Source, is_path, naming
-from nfcodec.synthesis import synthesize
+from nfcodec.synthesis import synthesize, synthesize_tiled
 from nfcodec.transforms import unpermute_pixels
 
 RENDER_CHUNK = 1 << 16  # pixels per pass through the network: bounds the decoder's memory
@@ -84,7 +87,10 @@ def decode_container(nfc: NfcFile) -> np.ndarray:
     header = nfc.header
     config = config_type_for_kind(header.field_kind).from_params(header.field_params)
     layouts = field_layout(config, header)
-    if nfc.major >= 2:
+    if not layouts:  # a weight-only field (LOE, COORD_MLP): its file holds WEIGHTS alone
+        _check_weight_only(nfc)
+        tables = []
+    elif nfc.major >= 2:
         arm = decode_latent_model(nfc.section(SectionKind.LATENT_MODEL), len(plane_shapes(layouts)))
         tables = decode_latents_arm(nfc.section(SectionKind.LATENTS), layouts, arm)
     else:
@@ -99,7 +105,13 @@ def decode_container(nfc: NfcFile) -> np.ndarray:
     out = np.empty((n, header.channels), dtype=np.uint8)
     for begin in range(0, n, RENDER_CHUNK):
         end = min(n, begin + RENDER_CHUNK)
-        out[begin:end] = samples_to_uint8(synthesize(features(begin, end), network, tensors))
+        inputs = features(begin, end)
+        if isinstance(config, LoeConfig):
+            taps = _loe_taps(config, header, begin, end)
+            samples = synthesize_tiled(inputs, network, tensors, taps)
+        else:
+            samples = synthesize(inputs, network, tensors)
+        out[begin:end] = samples_to_uint8(samples)
     image = out.reshape(header.height, header.width, header.channels)
     if header.permute:
         image = unpermute_pixels(image, header.seed)
@@ -109,6 +121,11 @@ def decode_container(nfc: NfcFile) -> np.ndarray:
 def field_layout(config: FieldConfig, header: Header) -> list[TableLayout]:
     """The latent tables the header implies, checked against the decoder's bounds before any
     table is allocated."""
+    if isinstance(config, LoeConfig):
+        try:
+            config.check()
+        except ValueError as exc:
+            raise CorruptStream(f"corrupt header: {exc}") from None
     if isinstance(config, HashGridConfig):
         if config.coarsest_resolution > config.finest_resolution:
             raise CorruptStream("corrupt header: coarsest resolution above finest")
@@ -122,11 +139,35 @@ def field_layout(config: FieldConfig, header: Header) -> list[TableLayout]:
     return [TableLayout(t.rows, t.features, t.grid_shape) for t in tables]
 
 
+def _check_weight_only(nfc: NfcFile) -> None:
+    kinds = [section.kind for section in nfc.sections]
+    if kinds != [SectionKind.WEIGHTS]:
+        names = ", ".join(kind.name for kind in kinds) or "none"
+        raise CorruptStream(f"a weight-only field's file holds one WEIGHTS section, not {names}")
+
+
+def _loe_taps(
+    config: LoeConfig, header: Header, begin: int, end: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each tiled layer's matrix taps and blend weights for pixels [begin, end) (SPEC 11)."""
+    pixels = np.arange(begin, end, dtype=np.int64)
+    side = max(header.width, header.height)
+    return [
+        tile_taps(pixels, header.width, side, scale, config.tile, config.selection)
+        for scale in tile_scales(config.tiled_layers, config.coarsest_log2, config.layout)
+    ]
+
+
 def _feature_reader(config: FieldConfig, header: Header, latents: list[np.ndarray]) -> Any:
     """A function (begin, end) -> float32 network inputs of pixels [begin, end)."""
     if header.field_kind == FieldKind.DINER:
         assert isinstance(config, DinerConfig)
         return lambda begin, end: latents[0][begin:end]
+    if isinstance(config, CoordinateConfig):
+        octaves = config.pe_octaves
+        return lambda begin, end: positional_encoding(
+            np.arange(begin, end, dtype=np.int64), header.height, header.width, octaves
+        )
     assert isinstance(config, HashGridConfig)
     from nfcodec.kernels import numba_cubic, numba_grid
     from nfcodec.kernels.plan import grid_plan

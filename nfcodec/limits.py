@@ -21,6 +21,7 @@ DEFAULT_MAX_PIXELS = 1 << 25
 WORK_MACS_PER_PIXEL = 1 << 12
 BILINEAR_MACS = 4  # one multiply-accumulate per grid vertex read and feature
 LAGRANGE_MACS = 16  # a cubic Lagrange level reads 4x4 vertices
+POSITIONAL_MACS = 16  # an octave of the positional encoding: 4 sines/cosines at ~4 MACs each
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ def network_widths(header: Header) -> list[int]:
         inputs = params["levels"] * params["features"]
     elif header.field_kind == FieldKind.DINER:
         inputs = params["table_width"]
+    elif header.field_kind in (FieldKind.LOE, FieldKind.COORD_MLP):
+        inputs = 2 + 4 * params["pe_octaves"]
     else:  # a new field kind must state its cost here before it can be decoded
         raise LimitExceeded(f"no cost model for field kind {header.field_kind.name}")
     return [inputs] + [params["hidden_width"]] * params["hidden_layers"] + [header.channels]
@@ -56,7 +59,22 @@ def macs_per_pixel(header: Header) -> int:
         cubic = min(params["cubic_levels"], params["levels"])
         per_feature = BILINEAR_MACS * (params["levels"] - cubic) + LAGRANGE_MACS * cubic
         return network + per_feature * params["features"]
+    if header.field_kind == FieldKind.LOE:
+        return network + loe_extra_macs(header.params(), widths)
+    if header.field_kind == FieldKind.COORD_MLP:
+        return network + POSITIONAL_MACS * header.params()["pe_octaves"]
     return network
+
+
+def loe_extra_macs(params: dict[str, int], widths: list[int]) -> int:
+    """What a LOE field costs beyond a plain network of its widths: its encoding and, with
+    bilinear selection, three more products of each tiled layer plus the blend (4 x out)."""
+    extra = POSITIONAL_MACS * params["pe_octaves"]
+    if params["selection"] == 1:
+        tiled = min(params["tiled_layers"], len(widths) - 1)
+        pairs = zip(widths[:tiled], widths[1 : tiled + 1], strict=True)
+        extra += sum(3 * a * b + 4 * b for a, b in pairs)
+    return extra
 
 
 def decode_cost(header: Header) -> DecodeCost:

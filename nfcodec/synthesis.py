@@ -22,6 +22,7 @@ from numba.extending import intrinsic
 from nfcodec.fields.config import NetworkSpec
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
+LEAKY_SLOPE = 0.2  # the only Leaky ReLU slope the format has (LOE fields)
 PIXEL_BLOCK = 256  # pixels per parallel task: large enough to amortise, small to share out
 
 
@@ -54,6 +55,32 @@ def _linear_kernel(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.
 
 
 @njit(parallel=True, cache=True)
+def _tiled_linear_kernel(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    taps: np.ndarray,
+    blend: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    n, n_in = x.shape
+    n_out = weight.shape[1]
+    n_taps = taps.shape[1]
+    for block in prange((n + PIXEL_BLOCK - 1) // PIXEL_BLOCK):
+        for p in range(block * PIXEL_BLOCK, min(n, (block + 1) * PIXEL_BLOCK)):
+            for o in range(n_out):
+                total = np.float32(0.0)
+                for k in range(n_taps):
+                    t = taps[p, k]
+                    acc = np.float32(0.0)
+                    for i in range(n_in):
+                        acc = _fma32(x[p, i], weight[t, o, i], acc)
+                    value = acc + bias[t, o]
+                    total = value if n_taps == 1 else _fma32(blend[p, k], value, total)
+                out[p, o] = total
+
+
+@njit(parallel=True, cache=True)
 def _gelu_kernel(x: np.ndarray, out: np.ndarray) -> None:
     for p in prange(x.size):
         v = np.float64(x[p])
@@ -71,6 +98,21 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     out = np.empty((x.shape[0], weight.shape[0]), dtype=np.float32)
     _linear_kernel(np.ascontiguousarray(x), weight, bias, out)
     return out
+
+
+def tiled_linear(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray, taps: np.ndarray, blend: np.ndarray
+) -> np.ndarray:
+    """Position-dependent linear: pixel p's output is sum_k blend[p, k] * (x W_t^T + b_t) over
+    its taps t = taps[p, k], W (tiles, out, in), b (tiles, out); one tap means no blending."""
+    out = np.empty((x.shape[0], weight.shape[1]), dtype=np.float32)
+    _tiled_linear_kernel(np.ascontiguousarray(x), weight, bias, taps, blend, out)
+    return out
+
+
+def leaky_relu(x: np.ndarray) -> np.ndarray:
+    """x for x > 0, else the float32 product 0.2 * x (the LoE supplement's slope)."""
+    return np.where(x > 0, x, x * np.float32(LEAKY_SLOPE)).astype(np.float32, copy=False)
 
 
 def relu(x: np.ndarray) -> np.ndarray:
@@ -98,6 +140,8 @@ def activate(x: np.ndarray, network: NetworkSpec) -> np.ndarray:
         return gelu(x)
     if network.activation == "sine":
         return sine(x, network.omega)
+    if network.activation == "leaky_relu":
+        return leaky_relu(x)
     raise ValueError(f"unknown activation {network.activation!r}")
 
 
@@ -116,3 +160,28 @@ def synthesize(
             x = activate(x, network)
     return x
 
+
+
+def synthesize_tiled(
+    features: np.ndarray,
+    network: NetworkSpec,
+    tensors: Sequence[np.ndarray],
+    taps: Sequence[tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
+    """`synthesize` for a network whose first len(taps) layers hold tiles of matrices;
+    taps[l] = (tap indices (N, K), blend weights (N, K)) of layer l's pixels."""
+    x = np.ascontiguousarray(features, dtype=np.float32)
+    shapes = network.layer_shapes()
+    for index, ((out, inp), tiles) in enumerate(zip(shapes, network.layer_tiles(), strict=True)):
+        weight = np.ascontiguousarray(tensors[2 * index], dtype=np.float32)
+        bias = np.ascontiguousarray(tensors[2 * index + 1], dtype=np.float32)
+        if index < len(taps):
+            layer_taps, blend = taps[index]
+            x = tiled_linear(
+                x, weight.reshape(tiles, out, inp), bias.reshape(tiles, out), layer_taps, blend
+            )
+        else:
+            x = linear(x, weight.reshape(out, inp), bias)
+        if index < len(shapes) - 1:
+            x = activate(x, network)
+    return x

@@ -95,6 +95,20 @@ VECTORS: tuple[Vector, ...] = (
            options={"features": 2, "log2_table_size": 4, "levels": 3, "cubic_levels": 2}),
     Vector("v21_hashgrid_rgb_13x7_permute", "format 2.1: hashgrid defaults (every level "
            "Lagrange), permutation, odd sizes", 13, 7, 3, "hashgrid", permute=True, seed=11),
+    # Format 2.2: the weight-only kinds, positional encoding and LoE weight tiles (SPEC 11).
+    Vector("v22_loe_rgb_16x12", "format 2.2: LoE, 2x2 tiles on both hidden-input layers, "
+           "nearest, coarse to fine", 16, 12, 3, "loe",
+           options={"pe_octaves": 2, "hidden_width": 8, "hidden_layers": 2, "tiled_layers": 2}),
+    Vector("v22_loe_bilinear_gray_13x7_permute", "format 2.2: LoE, bilinear selection, fine to "
+           "coarse, 3x3 tiles, permutation, odd sizes", 13, 7, 1, "loe", permute=True, seed=3,
+           options={"pe_octaves": 1, "hidden_width": 4, "hidden_layers": 2, "tiled_layers": 2,
+                    "tile": 3, "layout": 1, "coarsest_log2": 0, "selection": 1}),
+    Vector("v22_siren_rgb_12x8", "format 2.2: COIN's SIREN on the raw coordinates (omega 3, so "
+           "its small weights survive the coarse steps of a 20-step fit)", 12, 8, 3,
+           "siren", options={"hidden_width": 8, "hidden_layers": 2, "siren_omega": 3}),
+    Vector("v22_pemlp_gray_12x8", "format 2.2: ReLU MLP on a 3-octave positional encoding",
+           12, 8, 1, "siren",
+           options={"backbone": 0, "pe_octaves": 3, "hidden_width": 8, "hidden_layers": 2}),
 )
 
 

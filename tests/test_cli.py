@@ -112,7 +112,7 @@ def raw_file(width: int, height: int, channels: int = 3, major: int = 1) -> byte
 # ---------------------------------------------------------------------------- round trips
 
 
-@pytest.mark.parametrize("field", ["hashgrid", "diner"])
+@pytest.mark.parametrize("field", ["hashgrid", "diner", "loe", "siren"])
 def test_encode_info_decode_round_trip(field: str, png_file: Path, work: Path) -> None:
     nfc, png = work / "img.nfc", work / "img.png"
     result = run_cli("encode", png_file, nfc, "--field", field, "--permute", "--seed", "5", *FAST)

@@ -53,7 +53,8 @@ def _kodak_crop() -> np.ndarray:
 
 
 def test_registry_lists_choices_on_unknown_name() -> None:
-    assert set(BASELINES) | {"nfcodec", "nfcodec-fast", "nfcodec-slow"} == set(codec_names())
+    ours = {"nfcodec", "nfcodec-fast", "nfcodec-slow", "nfcodec-loe", "nfcodec-siren"}
+    assert set(BASELINES) | ours == set(codec_names())
     with pytest.raises(ValueError, match="jpeg2000"):
         get_codec("jpeg-xl")
 
@@ -130,3 +131,27 @@ def test_nfcodec_adapter_runs_and_records_its_preset() -> None:
     run = codec.run(image, 1.0)
     assert run.decoded.shape == image.shape and run.num_bytes > 0
     assert run.config == {"target_bpp": 1.0, "preset": "fast"}
+
+
+def test_weight_only_networks_are_sized_to_the_rate() -> None:
+    """A higher rate buys a wider network, within the weight budget of a byte a weight."""
+    from nfcodec_eval.codecs import sized_network
+
+    from nfcodec.fields.registry import field_class
+
+    for field in ("loe", "siren"):
+        low = sized_network(field, 0.25, 768 * 512, 3)["hidden_width"]
+        high = sized_network(field, 1.0, 768 * 512, 3)["hidden_width"]
+        assert 1 <= low < high <= 256
+        config = field_class(field).config_type(hidden_width=high)  # type: ignore[call-arg]
+        assert sum(config.network(3).tensor_sizes()) * 8 <= 1.0 * 768 * 512
+
+
+def test_weight_only_adapter_records_its_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nfcodec.fit.presets import PRESETS, Preset
+
+    monkeypatch.setitem(PRESETS, "medium", Preset("medium", steps=10))
+    codec = get_codec("nfcodec-siren")
+    run = codec.run(_synthetic(16, 16), 4.0)
+    assert run.decoded.shape == (16, 16, 3) and run.num_bytes > 0
+    assert run.config["field"] == "siren" and int(run.config["hidden_width"]) >= 1

@@ -35,7 +35,9 @@ DINER_PARAMS = (2, 1, 32, 2, 30)
 
 
 def sample_header(kind: FieldKind = FieldKind.HASHGRID) -> Header:
-    params = HASHGRID_PARAMS if kind is FieldKind.HASHGRID else DINER_PARAMS
+    params = {FieldKind.HASHGRID: HASHGRID_PARAMS, FieldKind.DINER: DINER_PARAMS}.get(
+        kind, tuple(spec.lo for spec in FIELD_PARAMS[kind])
+    )
     return Header(
         width=40, height=30, channels=3, permute=True, seed=7, field_kind=kind,
         field_params=params,

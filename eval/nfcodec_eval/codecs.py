@@ -419,18 +419,42 @@ class X265Codec:
 # --------------------------------------------------------------------------- nfcodec
 
 
+# Weight-only fields (loe, siren) have no rate control over latents: their size is their
+# network's. COIN picks the network per rate; so does the adapter, assuming a coded weight
+# costs about a byte (the weight step search then fits the file to the target).
+BITS_PER_WEIGHT = 8.0
+WEIGHT_ONLY_FIELDS = ("loe", "siren")
+
+
+def sized_network(field: str, rate: float, pixels: int, channels: int) -> dict[str, int]:
+    """The widest `hidden_width` (field defaults otherwise) whose weights fit `rate` bpp."""
+    from nfcodec.fields.registry import field_class
+
+    config_type = field_class(field).config_type
+    budget = rate * pixels / BITS_PER_WEIGHT
+    width = 1
+    for candidate in range(1, 257):
+        network = config_type(hidden_width=candidate).network(channels)  # type: ignore[call-arg]
+        if sum(network.tensor_sizes()) <= budget:
+            width = candidate
+    return {"hidden_width": width}
+
+
 class NfcodecCodec:
     """The project's own codec through its public API; the rate point is the target bpp.
 
     `nfcodec` is the default (medium) preset; `nfcodec-fast` and `nfcodec-slow` run the other
-    presets so that a sweep can put the training budgets side by side. `options` (field,
-    permute, seed: `encode_image` keywords) make a named variant; they and the preset are then
-    part of its job identity. `device` and `threads` change speed only, never the bytes.
+    presets so that a sweep can put the training budgets side by side; `nfcodec-loe` and
+    `nfcodec-siren` run the weight-only research baselines, their network sized per rate.
+    `options` (field, permute, seed: `encode_image` keywords) make a named variant; they and the
+    preset are then part of its job identity. `device` and `threads` change speed only, never
+    the bytes.
     """
 
     def __init__(
         self,
         preset: str = "medium",
+        field: str = "hashgrid",
         *,
         name: str | None = None,
         options: dict[str, ConfigValue] | None = None,
@@ -440,7 +464,9 @@ class NfcodecCodec:
         import torch
 
         self.preset = preset  # recorded in every job's configuration
-        self.name = name or ("nfcodec" if preset == "medium" else f"nfcodec-{preset}")
+        self.field = field
+        default = "nfcodec" if preset == "medium" else f"nfcodec-{preset}"
+        self.name = name or (default if field == "hashgrid" else f"nfcodec-{field}")
         self.options = dict(options or {})
         # The registry's codecs keep an empty identity config, so their records still resume.
         self.config: dict[str, ConfigValue] = (
@@ -457,9 +483,16 @@ class NfcodecCodec:
         import nfcodec
 
         _check_image(image)
+        field = str(self.options.get("field", self.field))
+        sized: dict[str, int] = {}
+        if field in WEIGHT_ONLY_FIELDS:
+            height, width = image.shape[:2]
+            channels = 1 if image.ndim == 2 else image.shape[2]
+            sized = sized_network(field, rate, height * width, channels)
+        keywords = {"field": field, **self.options, "field_options": sized or None}
         encoded = nfcodec.encode_image(
             image, quiet=True, target_bpp=rate, preset=self.preset, device=self.device,
-            threads=self.threads, **self.options,  # type: ignore[arg-type]
+            threads=self.threads, **keywords,  # type: ignore[arg-type]
         )
         data = bytes(encoded.data)
         start = time.perf_counter()
@@ -468,6 +501,9 @@ class NfcodecCodec:
         config: dict[str, ConfigValue] = {
             "target_bpp": float(rate), "preset": self.preset, **self.options
         }
+        if self.field != "hashgrid":
+            config["field"] = self.field
+            config.update(sized)
         return CodecRun(
             len(data),
             _like_input(decoded, image),
@@ -495,6 +531,8 @@ _REGISTRY: dict[str, Callable[[], Codec]] = {
     "nfcodec": NfcodecCodec,
     "nfcodec-fast": functools.partial(NfcodecCodec, "fast"),
     "nfcodec-slow": functools.partial(NfcodecCodec, "slow"),
+    "nfcodec-loe": functools.partial(NfcodecCodec, "medium", "loe"),
+    "nfcodec-siren": functools.partial(NfcodecCodec, "medium", "siren"),
 }
 
 

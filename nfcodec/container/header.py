@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nfcodec.container.spec import (
+    FIELD_KIND_SINCE,
     FIELD_PARAMS,
     FORMAT_MAJOR,
     FORMAT_MINOR,
@@ -193,6 +194,12 @@ def decode_header_fields(
     height = reader.varint("header height")
     seed = reader.varint("header seed")
     kind = resolve_field_kind(reader.varint("header field kind"))
+    since = FIELD_KIND_SINCE.get(kind, (1, 0))
+    if version < since:
+        raise UnknownComponent(
+            f"field kind {int(kind)} ({kind.name}) first appears in format {since[0]}.{since[1]}, "
+            f"not in a {version[0]}.{version[1]} file"
+        )
     params = tuple(
         reader.varint(f"header {spec.name}") if spec.since <= version else spec.default
         for spec in FIELD_PARAMS[kind]

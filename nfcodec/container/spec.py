@@ -8,10 +8,10 @@ from enum import IntEnum
 
 MAGIC = b"\x89NFC"
 FORMAT_MAJOR = 2  # what encoders write: 2.0 codes latents with the autoregressive model
-FORMAT_MINOR = 1
+FORMAT_MINOR = 2
 # Highest minor version read for each major: 1.1 added the hash grid's `activation`, 2.1 its
-# `cubic_levels`.
-READABLE_VERSIONS = {1: 1, 2: 1}
+# `cubic_levels`, 2.2 the weight-only field kinds LOE and COORD_MLP.
+READABLE_VERSIONS = {1: 1, 2: 2}
 
 MAX_SIDE = 16384  # pixels per side a decoder accepts
 MAX_PIXELS = 1 << 26  # 67 M pixels: bounds every allocation that scales with the image
@@ -25,6 +25,8 @@ class FieldKind(IntEnum):
 
     HASHGRID = 1
     DINER = 2
+    LOE = 3  # Levels-of-Experts: position-dependent weight tiles on a positional encoding (2.2)
+    COORD_MLP = 4  # COIN-style coordinate MLP or SIREN, weights only (2.2)
 
 
 class Activation(IntEnum):
@@ -39,6 +41,20 @@ class Backbone(IntEnum):
 
     MLP = 0  # ReLU MLP
     SIREN = 1  # sin(omega * x) hidden activations
+
+
+class TileLayout(IntEnum):
+    """Order of the weight-grid scales over a LOE field's tiled layers (its `layout`)."""
+
+    COARSE_TO_FINE = 0  # the paper's quad tree: layer k has 2**(coarsest_log2 + k) cells a side
+    FINE_TO_COARSE = 1  # the reverse order, best in the LoE supplement's Table 5
+
+
+class TileSelection(IntEnum):
+    """How a LOE layer picks its weights from the tile (its `selection`)."""
+
+    NEAREST = 0  # the weight matrix of the cell holding the pixel
+    BILINEAR = 1  # the four nearest cells' outputs blended by bilinear weights
 
 
 class SectionKind(IntEnum):
@@ -89,4 +105,27 @@ FIELD_PARAMS: dict[FieldKind, tuple[ParamSpec, ...]] = {
         ParamSpec("hidden_layers", 0, 8),
         ParamSpec("siren_omega", 1, 1000),
     ),
+    FieldKind.LOE: (
+        ParamSpec("pe_octaves", 0, 16),
+        ParamSpec("hidden_width", 1, 256),
+        ParamSpec("hidden_layers", 0, 16),
+        ParamSpec("tile", 1, 4),  # a tile holds tile x tile weight matrices per tiled layer
+        ParamSpec("tiled_layers", 0, 17),  # the first tiled_layers linear layers, <= layers
+        ParamSpec("layout", 0, int(max(TileLayout))),
+        ParamSpec("coarsest_log2", 0, 16),
+        ParamSpec("selection", 0, int(max(TileSelection))),
+    ),
+    FieldKind.COORD_MLP: (
+        ParamSpec("backbone", 0, int(max(Backbone))),
+        ParamSpec("pe_octaves", 0, 16),
+        ParamSpec("hidden_width", 1, 256),
+        ParamSpec("hidden_layers", 0, 16),
+        ParamSpec("siren_omega", 1, 1000),
+    ),
 }
+# First version whose files may hold each field kind (kinds not listed: every version).
+FIELD_KIND_SINCE: dict[FieldKind, tuple[int, int]] = {
+    FieldKind.LOE: (2, 2),
+    FieldKind.COORD_MLP: (2, 2),
+}
+MAX_TILE_LOG2 = 24  # finest weight-grid scale a LOE header may ask for: 2**24 cells a side

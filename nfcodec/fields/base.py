@@ -9,7 +9,7 @@ A field owns two kinds of parameters:
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import nn
@@ -17,6 +17,9 @@ from torch import nn
 from nfcodec.container.spec import FieldKind
 from nfcodec.fields.config import FieldConfig, LatentTable
 from nfcodec.fields.mlp import LayerStack
+
+if TYPE_CHECKING:  # fields sit below fit in the module map: no run-time import
+    from nfcodec.fit.presets import Preset
 
 
 class Field(nn.Module):
@@ -42,6 +45,10 @@ class Field(nn.Module):
     def latent_parameters(self) -> list[nn.Parameter]:
         """One (rows, features) parameter per `latent_tables()` entry, in the same order."""
         raise NotImplementedError
+
+    def adjust_preset(self, preset: Preset) -> Preset:
+        """The training settings this kind needs in place of `preset`'s (default: as given)."""
+        return preset
 
     # Synthesis -------------------------------------------------------------------------------
     network: LayerStack  # the synthesis network, set by each field kind

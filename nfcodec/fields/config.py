@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
-from nfcodec.container.spec import FIELD_PARAMS, Activation, Backbone, FieldKind
+from nfcodec.container.spec import (
+    FIELD_PARAMS,
+    MAX_TILE_LOG2,
+    Activation,
+    Backbone,
+    FieldKind,
+    TileSelection,
+)
 from nfcodec.errors import UnknownComponent
 from nfcodec.kernels.geometry import LevelGeometry, level_geometry
 
@@ -33,16 +40,26 @@ class NetworkSpec:
     """Shape of a synthesis network: layer widths from input to output and its activation."""
 
     sizes: tuple[int, ...]  # n_in, hidden..., n_out
-    activation: str  # "relu", "gelu" or "sine"
+    activation: str  # "relu", "gelu", "leaky_relu" (slope 0.2) or "sine"
     omega: float = 1.0  # SIREN frequency; unused by the others
+    tiles: tuple[int, ...] = ()  # weight matrices per layer (LoE tiles); missing layers have 1
 
     def layer_shapes(self) -> list[tuple[int, int]]:
         """(out, in) of each Linear from input to output."""
         return [(b, a) for a, b in zip(self.sizes[:-1], self.sizes[1:], strict=True)]
 
+    def layer_tiles(self) -> list[int]:
+        """Weight matrices (and bias vectors) held by each layer."""
+        count = len(self.sizes) - 1
+        return list(self.tiles[:count]) + [1] * (count - len(self.tiles))
+
     def tensor_sizes(self) -> list[int]:
-        """Element counts in wire order: weight then bias of each layer."""
-        return [n for out, inp in self.layer_shapes() for n in (out * inp, out)]
+        """Element counts in wire order: weight then bias of each layer, tiles stacked."""
+        return [
+            n
+            for (out, inp), tiles in zip(self.layer_shapes(), self.layer_tiles(), strict=True)
+            for n in (tiles * out * inp, tiles * out)
+        ]
 
 
 class FieldConfig:
@@ -131,9 +148,70 @@ class DinerConfig(FieldConfig):
         return NetworkSpec(sizes, "relu")
 
 
+class CoordinateConfig(FieldConfig):
+    """A weight-only field: no latent tables, the network reads the positional encoding."""
+
+    pe_octaves: int
+
+    def latent_tables(self, height: int, width: int) -> list[LatentTable]:
+        return []
+
+
+@dataclass(frozen=True)
+class LoeConfig(CoordinateConfig):
+    """Levels-of-Experts (Hao et al., NeurIPS 2022); defaults are the supplement's Table 5 net
+    but 2 layers of 32, a size for coding rather than fitting."""
+
+    kind: ClassVar[FieldKind] = FieldKind.LOE
+    pe_octaves: int = 8
+    hidden_width: int = 32
+    hidden_layers: int = 4
+    tile: int = 2
+    tiled_layers: int = 4
+    layout: int = 0
+    coarsest_log2: int = 1
+    selection: int = int(TileSelection.NEAREST)
+
+    def check(self) -> None:
+        super().check()
+        if self.tiled_layers > self.hidden_layers + 1:
+            raise ValueError(
+                f"tiled_layers={self.tiled_layers} above the {self.hidden_layers + 1} layers"
+            )
+        if self.coarsest_log2 + self.tiled_layers - 1 > MAX_TILE_LOG2:
+            raise ValueError(f"finest weight grid above 2**{MAX_TILE_LOG2} cells a side")
+
+    def network(self, channels: int) -> NetworkSpec:
+        sizes = (2 + 4 * self.pe_octaves,) + (self.hidden_width,) * self.hidden_layers
+        return NetworkSpec(
+            sizes + (channels,), "leaky_relu", tiles=(self.tile**2,) * self.tiled_layers
+        )
+
+
+@dataclass(frozen=True)
+class CoordMlpConfig(CoordinateConfig):
+    """COIN (Dupont et al. 2021): a SIREN on raw coordinates, or a ReLU MLP on the positional
+    encoding (`backbone = 0`, `pe_octaves > 0`), whose weights are the whole file."""
+
+    kind: ClassVar[FieldKind] = FieldKind.COORD_MLP
+    backbone: int = int(Backbone.SIREN)
+    pe_octaves: int = 0
+    hidden_width: int = 32
+    hidden_layers: int = 8
+    siren_omega: int = 30
+
+    def network(self, channels: int) -> NetworkSpec:
+        sizes = (2 + 4 * self.pe_octaves,) + (self.hidden_width,) * self.hidden_layers
+        if self.backbone == Backbone.SIREN:
+            return NetworkSpec(sizes + (channels,), "sine", float(self.siren_omega))
+        return NetworkSpec(sizes + (channels,), "relu")
+
+
 CONFIG_TYPES: dict[FieldKind, type[FieldConfig]] = {
     FieldKind.HASHGRID: HashGridConfig,
     FieldKind.DINER: DinerConfig,
+    FieldKind.LOE: LoeConfig,
+    FieldKind.COORD_MLP: CoordMlpConfig,
 }
 
 

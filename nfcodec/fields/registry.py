@@ -5,8 +5,10 @@ from __future__ import annotations
 from nfcodec.container.spec import FieldKind
 from nfcodec.errors import InputError, UnknownComponent
 from nfcodec.fields.base import Field, FieldConfig
+from nfcodec.fields.coordinate import CoordMlpField
 from nfcodec.fields.diner import DinerField
 from nfcodec.fields.hashgrid import HashGridField
+from nfcodec.fields.loe import LoeField
 
 _BY_NAME: dict[str, type[Field]] = {}
 _BY_KIND: dict[FieldKind, type[Field]] = {}
@@ -22,6 +24,8 @@ def register(name: str, cls: type[Field]) -> None:
 
 register("hashgrid", HashGridField)
 register("diner", DinerField)
+register("loe", LoeField)
+register("siren", CoordMlpField)  # COIN's SIREN; `backbone=0` makes it a PE-MLP
 
 
 def field_names() -> list[str]:

@@ -162,8 +162,12 @@ def fit_field(
     `entropy_model` (the coded latent model) learns alongside, throughout, from the rounded
     latents with their gradient cut: it fits the latents without reshaping them. Letting its
     rate shape the latents instead (noisy proxy) trained dense latents and measured no better.
+    A weight-only field (no latents) trains on MSE alone with its own `adjust_preset`; its size
+    is set afterwards by the network step search, at the lambda rate control left.
     """
     pixels = target.shape[0]
+    device = target.device
+    preset = field.adjust_preset(preset)
     latent_params = field.latent_parameters()
     groups = [
         {"params": latent_params, "lr": preset.lr_latent},
@@ -179,7 +183,7 @@ def fit_field(
         for p in group["params"]
     )
     optimiser = torch.optim.Adam(groups, fused=fused or None)
-    noise = UniformNoise(latent_params)
+    noise = UniformNoise(latent_params) if latent_params else None  # None: weight-only field
     base_lrs = [group["lr"] for group in optimiser.param_groups]
     hard_from = int(preset.steps * (1.0 - preset.hard_fraction))
     batch_size = max(1, int(pixels * preset.batch_fraction))
@@ -199,14 +203,14 @@ def fit_field(
         for group, base in zip(optimiser.param_groups, base_lrs, strict=True):
             group["lr"] = base * scale
         if step < hard_from:
-            latents = noise(latent_params)
+            latents = noise(latent_params) if noise is not None else []
             if preset.batch_fraction >= 1.0:
                 output, wanted = field.render(latents), target
             else:
                 batch = stratified_batch(pixels, batch_size, target.device)
                 output, wanted = field.render(latents, batch), target.index_select(0, batch)
             mse = torch.mean((output - wanted) ** 2)
-            bpp = rate_model.bits(latents) / pixels
+            bpp = rate_model.bits(latents) / pixels if latents else torch.zeros((), device=device)
             # Ramp the rate weight in: latents first learn to carry the image, then get squeezed.
             ramp = min(1.0, (step + 1) / max(1.0, preset.steps * RAMP_UNTIL))
             loss = mse + ramp * math.exp(log_lmbda) * bpp
@@ -223,7 +227,11 @@ def fit_field(
                 batch = stratified_batch(pixels, hard_batch, target.device)
                 output, wanted = field.render(frozen, batch), target.index_select(0, batch)
             loss = mse = torch.mean((output - wanted) ** 2)
-        if entropy_model is not None and step % preset.entropy_model_every == 0:
+        if (
+            entropy_model is not None
+            and latent_params
+            and step % preset.entropy_model_every == 0
+        ):
             rounded = frozen or [torch.round(t.detach()) for t in latent_params]
             loss = loss + entropy_model.bits(rounded) / pixels
         optimiser.zero_grad(set_to_none=True)
