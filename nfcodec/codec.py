@@ -266,9 +266,9 @@ def _encode(
     torch.manual_seed(seed)
     model = build_field(config, height, width, channels).to(dev)
     rate_proxy = RateModel(model.latent_tables(), getattr(config, "context_rows", 0)).to(dev)
-    latent_model = ArmRateModel(
-        model.latent_tables(), settings.entropy_model_hidden, settings.entropy_model_sample
-    ).to(dev)
+    sample = 1.0 if settings.joint_rate else settings.entropy_model_sample  # a rate term: all
+    hidden = settings.entropy_model_hidden
+    latent_model = ArmRateModel(model.latent_tables(), hidden, sample).to(dev)
     n_pixels = height * width
 
     layouts = _layouts(model)

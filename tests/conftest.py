@@ -24,6 +24,7 @@ TEST_PRESET = "test"  # 20 steps: enough to exercise every code path, nowhere ne
 TEST_STEPS = 20
 QUALITY_PRESET = "test-quality"  # a few more steps, for the one check that needs a real fit
 QUALITY_STEPS = 150
+JOINT_PRESET = "test-joint"  # the quality fit through the slow preset's trainer (joint ARM rate)
 
 
 def register_test_presets() -> None:
@@ -32,6 +33,10 @@ def register_test_presets() -> None:
 
     PRESETS.setdefault(TEST_PRESET, Preset(TEST_PRESET, steps=TEST_STEPS))
     PRESETS.setdefault(QUALITY_PRESET, Preset(QUALITY_PRESET, steps=QUALITY_STEPS))
+    PRESETS.setdefault(
+        JOINT_PRESET,
+        Preset(JOINT_PRESET, steps=QUALITY_STEPS, quantiser="softround", joint_rate=True),
+    )
 
 
 def _limit_torch_threads() -> None:

@@ -23,7 +23,7 @@ from nfcodec.codec import EncodeResult
 from nfcodec.container import FieldKind, Header, Section, SectionKind, read_nfc, write_nfc
 from nfcodec.errors import FormatError, InputError, LimitExceeded, NfcError
 from nfcodec.metrics import psnr
-from tests.conftest import QUALITY_PRESET, TEST_PRESET
+from tests.conftest import JOINT_PRESET, QUALITY_PRESET, TEST_PRESET
 
 FIELDS = ("hashgrid", "diner", "loe", "siren")
 WEIGHT_ONLY = ("loe", "siren")  # their files hold the WEIGHTS section alone
@@ -113,6 +113,15 @@ def test_kodak_crop_reaches_sane_quality(kodak_crop: np.ndarray) -> None:
     """150 steps on a 32x24 crop: a working fit is far above the ~12 dB of a flat guess."""
     result = check_round_trip(kodak_crop, field="hashgrid", preset=QUALITY_PRESET)
     assert result.psnr > 25.0
+
+
+def test_joint_rate_training_reaches_sane_quality_and_is_deterministic(
+    kodak_crop: np.ndarray,
+) -> None:
+    """Soft rounding + the coded model as the rate term (the slow preset's trainer)."""
+    result = check_round_trip(kodak_crop, field="hashgrid", preset=JOINT_PRESET)
+    assert result.psnr > 25.0
+    assert encode(kodak_crop, field="hashgrid", preset=JOINT_PRESET).data == result.data
 
 
 def test_output_path_gets_the_same_bytes(tmp_path: Path, rgb_image: np.ndarray) -> None:

@@ -26,6 +26,7 @@ from nfcodec.entropy.arm import (
     ArmWeights,
 )
 from nfcodec.fields.base import LatentTable
+from nfcodec.fit.arm_rate_kernel import FusedArmBits
 from nfcodec.fit.rate import laplace_bits
 from nfcodec.fit.trainer import stratified_batch
 from nfcodec.sections import plane_shapes
@@ -37,8 +38,11 @@ PAD_SIDE = int(np.abs(CONTEXT_OFFSETS[:, 1]).max())
 class ArmRateModel(nn.Module):
     """Float ARM parameters and the bits they imply for (noisy) latents."""
 
-    def __init__(self, tables: list[LatentTable], hidden: int, sample_fraction: float) -> None:
+    def __init__(
+        self, tables: list[LatentTable], hidden: int, sample_fraction: float, fused: bool = True
+    ) -> None:
         super().__init__()
+        self.fused = fused  # every latent through the numba kernel on CPU; torch otherwise
         self.tables = tables
         self.shapes = plane_shapes(tables)
         self.sample_fraction = sample_fraction
@@ -69,6 +73,9 @@ class ArmRateModel(nn.Module):
         The samples of every plane go through the MLP in one batch: per-plane calls cost more
         in overhead than in arithmetic.
         """
+        if self.fused and self.sample_fraction >= 1.0 and self.w1.device.type == "cpu":
+            planes = self.planes(latents)
+            return FusedArmBits.apply(self.shapes, self.w1, self.b1, self.w2, self.b2, *planes)
         contexts, values, plane_ids, weights = [], [], [], []
         # Rounded latents come detached: then no gather needs a backward.
         gather_grad = torch.is_grad_enabled() and any(t.requires_grad for t in latents)
