@@ -48,8 +48,7 @@ PRESETS: dict[str, Preset] = {
     for p in (
         Preset("fast", steps=1200),
         Preset("medium", steps=4000, batch_fraction=0.04, lr_latent=0.25),
-        # The coded model prices the latents while they train: +0.4 to +0.9 dB at 0.5 bpp on
-        # the development images for twice the time per step (eval/results/recipe-probe).
+        # The coded model prices the latents as they train: better RD, each step costs more.
         Preset("slow", steps=3000, lr_latent=0.2, quantiser="softround", joint_rate=True),
     )
 }
