@@ -53,7 +53,10 @@ def _kodak_crop() -> np.ndarray:
 
 
 def test_registry_lists_choices_on_unknown_name() -> None:
-    ours = {"nfcodec", "nfcodec-fast", "nfcodec-slow", "nfcodec-loe", "nfcodec-siren"}
+    ours = {
+        "nfcodec", "nfcodec-fast", "nfcodec-slow", "nfcodec-loe", "nfcodec-siren",
+        "nfcodec-loe-fast", "nfcodec-siren-fast",
+    }
     assert set(BASELINES) | ours == set(codec_names())
     with pytest.raises(ValueError, match="jpeg2000"):
         get_codec("jpeg-xl")

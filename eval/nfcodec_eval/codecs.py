@@ -533,6 +533,11 @@ _REGISTRY: dict[str, Callable[[], Codec]] = {
     "nfcodec-slow": functools.partial(NfcodecCodec, "slow"),
     "nfcodec-loe": functools.partial(NfcodecCodec, "medium", "loe"),
     "nfcodec-siren": functools.partial(NfcodecCodec, "medium", "siren"),
+    # the weight-only baselines at the budget a 2-core CPU sweep affords (1200 steps)
+    "nfcodec-loe-fast": functools.partial(NfcodecCodec, "fast", "loe", name="nfcodec-loe-fast"),
+    "nfcodec-siren-fast": functools.partial(
+        NfcodecCodec, "fast", "siren", name="nfcodec-siren-fast"
+    ),
 }
 
 
