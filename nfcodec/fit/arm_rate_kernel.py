@@ -31,10 +31,10 @@ def _laplace(d: float, inv: float) -> tuple[float, float, float]:
     """(bits, d bits / d d, d bits / d inv) of a unit-bin Laplace with mean 0 and scale 1/inv."""
     a = abs(d)
     if a >= 0.5:
-        e = math.exp(-inv)
-        log_p = math.log(0.5) - (a - 0.5) * inv + max(math.log(-math.expm1(-inv)), -60.0)
+        mass = -math.expm1(-inv)  # 1 - exp(-inv), once for the value and both derivatives
+        log_p = math.log(0.5) - (a - 0.5) * inv + max(math.log(mass), -60.0)
         dlogp_da = -inv
-        dlogp_dinv = -(a - 0.5) + e / -math.expm1(-inv)
+        dlogp_dinv = -(a - 0.5) + (1.0 - mass) / mass
     else:
         e1 = math.exp(-(0.5 - a) * inv)
         e2 = math.exp(-(0.5 + a) * inv)
@@ -51,75 +51,107 @@ def _laplace(d: float, inv: float) -> tuple[float, float, float]:
 
 
 @numba.njit(cache=True, parallel=True, fastmath=True)
-def _plane_pass(padded, plane, w1t, b1, w2, b2, dy, dx, context_grad, row_bits, row_params):
+def _plane_pass(padded, plane, w1, b1, w2, b2, dy, dx, context_grad, row_bits, row_params):
     """Bits and gradients of one plane, per row; neighbour gradients left in `context_grad`.
 
-    `w1t` is w1 transposed (inputs, hidden), so the inner loops run along the hidden units.
-    row_params[r] packs the row's gradient of w1 transposed (2K*hidden), b1 (hidden), w2
-    (2*hidden) and b2[plane] (2), in that order. context_grad[r, c, k] is d bits / d
-    (neighbour k's value); context_grad[r, c, K] is d bits / d (the latent's own value).
+    A row is worked on as a whole: every loop over the row's latents is innermost and
+    contiguous, so the MLP's multiply-adds run in SIMD lanes across latents (3-4x faster than
+    one latent at a time, whose inner loops ran over the 8 hidden units).
+    row_params[r] packs the row's gradient of w1 (hidden*2K, row-major), b1 (hidden), w2
+    (2*hidden) and b2[plane] (2), in that order. context_grad[k, r, c] is d bits / d
+    (neighbour k's value); context_grad[K, r, c] is d bits / d (the latent's own value).
     `padded` is the plane with PAD zeros above and on both sides, so no read needs a check;
     `context_grad` has PAD spare columns on both sides and PAD spare rows below, left zero.
     """
     height = padded.shape[0] - PAD
     width = padded.shape[1] - 2 * PAD
-    inputs, hidden = w1t.shape
+    hidden, inputs = w1.shape
     k_size = dy.shape[0]
     off_b1 = hidden * inputs
     off_w2 = off_b1 + hidden
     off_b2 = off_w2 + 2 * hidden
     for r in numba.prange(height):
-        x = np.empty(inputs, dtype=np.float32)
-        pre = np.empty(hidden, dtype=np.float32)
-        h = np.empty(hidden, dtype=np.float32)
-        dh = np.empty(hidden, dtype=np.float32)
+        x = np.empty((inputs, width), dtype=np.float32)
+        h = np.empty((hidden, width), dtype=np.float32)
+        d_mu = np.empty(width, dtype=np.float32)
+        d_log2s = np.empty(width, dtype=np.float32)
         acc = np.zeros(row_params.shape[1], dtype=np.float32)
-        total = 0.0
-        for c in range(width):
-            for k in range(k_size):
-                v = padded[r + PAD + dy[k], c + PAD + dx[k]]
-                x[k] = v
-                x[k_size + k] = abs(v)
-            pre[:] = b1
+        for k in range(k_size):
+            source = padded[r + PAD + dy[k], PAD + dx[k] : PAD + dx[k] + width]
+            for c in range(width):
+                x[k, c] = source[c]
+                x[k_size + k, c] = abs(source[c])
+        for j in range(hidden):
+            row = h[j]
+            row[:] = b1[j]
             for i in range(inputs):
+                weight = w1[j, i]
                 xi = x[i]
-                for j in range(hidden):
-                    pre[j] += w1t[i, j] * xi
+                for c in range(width):
+                    row[c] += weight * xi[c]
+        total = 0.0
+        own = padded[r + PAD, PAD : PAD + width]
+        for c in range(width):
             mu = np.float32(b2[plane, 0])
             raw = np.float32(b2[plane, 1])
             for j in range(hidden):
-                h[j] = pre[j] if pre[j] > 0.0 else np.float32(0.0)
-                mu += w2[0, j] * h[j]
-                raw += w2[1, j] * h[j]
+                value = h[j, c] if h[j, c] > 0.0 else np.float32(0.0)
+                mu += w2[0, j] * value
+                raw += w2[1, j] * value
             clamped = raw < LOG2_SCALE_MIN or raw > LOG2_SCALE_MAX
             log2s = min(max(raw, LOG2_SCALE_MIN), LOG2_SCALE_MAX)
-            inv = 2.0 ** (-log2s)
-            bits, dbits_dd, dbits_dinv = _laplace(padded[r + PAD, c + PAD] - mu, inv)
+            inv = math.exp(-log2s * _LN2)  # 2**-log2s; exp is cheaper than pow
+            bits, dbits_dd, dbits_dinv = _laplace(own[c] - mu, inv)
             total += bits
-            d_mu = np.float32(-dbits_dd)
-            d_log2s = np.float32(0.0 if clamped else dbits_dinv * (-inv * _LN2))
-            context_grad[r, c + PAD, k_size] = dbits_dd
-            acc[off_b2] += d_mu
-            acc[off_b2 + 1] += d_log2s
-            for j in range(hidden):
-                acc[off_w2 + j] += d_mu * h[j]
-                acc[off_w2 + hidden + j] += d_log2s * h[j]
-                g = w2[0, j] * d_mu + w2[1, j] * d_log2s
-                dh[j] = g if pre[j] > 0.0 else np.float32(0.0)
-                acc[off_b1 + j] += dh[j]
+            d_mu[c] = -dbits_dd
+            d_log2s[c] = 0.0 if clamped else dbits_dinv * (-inv * _LN2)
+            context_grad[k_size, r, c + PAD] = dbits_dd
+        for c in range(width):
+            acc[off_b2] += d_mu[c]
+            acc[off_b2 + 1] += d_log2s[c]
+        # h becomes d bits / d pre-activation in place, once its value has been used
+        for j in range(hidden):
+            row = h[j]
+            g_mu = np.float32(0.0)
+            g_s = np.float32(0.0)
+            g_b = np.float32(0.0)
+            for c in range(width):
+                active = row[c] > 0.0
+                value = row[c] if active else np.float32(0.0)
+                g_mu += d_mu[c] * value
+                g_s += d_log2s[c] * value
+                grad = w2[0, j] * d_mu[c] + w2[1, j] * d_log2s[c]
+                row[c] = grad if active else np.float32(0.0)
+                g_b += row[c]
+            acc[off_w2 + j] += g_mu
+            acc[off_w2 + hidden + j] += g_s
+            acc[off_b1 + j] += g_b
+        for j in range(hidden):
+            dh = h[j]
             for i in range(inputs):
                 xi = x[i]
-                base = i * hidden
-                for j in range(hidden):
-                    acc[base + j] += xi * dh[j]
-            for k in range(k_size):
-                g_signed = np.float32(0.0)
-                g_abs = np.float32(0.0)
-                for j in range(hidden):
-                    g_signed += w1t[k, j] * dh[j]
-                    g_abs += w1t[k_size + k, j] * dh[j]
-                sign = 1.0 if x[k] > 0.0 else (-1.0 if x[k] < 0.0 else 0.0)
-                context_grad[r, c + PAD, k] = g_signed + g_abs * sign
+                g = np.float32(0.0)
+                for c in range(width):
+                    g += xi[c] * dh[c]
+                acc[j * inputs + i] += g
+        g_signed = np.empty(width, dtype=np.float32)
+        g_abs = np.empty(width, dtype=np.float32)
+        for k in range(k_size):
+            g_signed[:] = 0.0
+            g_abs[:] = 0.0
+            for j in range(hidden):
+                w_signed = w1[j, k]
+                w_abs = w1[j, k_size + k]
+                dh = h[j]
+                for c in range(width):
+                    g_signed[c] += w_signed * dh[c]
+                    g_abs[c] += w_abs * dh[c]
+            target = context_grad[k, r, PAD : PAD + width]
+            signed = x[k]
+            for c in range(width):
+                v = signed[c]
+                sign = np.float32(1.0) if v > 0.0 else np.float32(-1.0 if v < 0.0 else 0.0)
+                target[c] = g_signed[c] + g_abs[c] * sign
         row_bits[r] = total
         row_params[r] = acc
 
@@ -131,9 +163,9 @@ def _gather(context_grad, dy, dx, out):
     k_size = dy.shape[0]
     for r in numba.prange(height):
         for c in range(width):
-            g = context_grad[r, c + PAD, k_size]
+            g = context_grad[k_size, r, c + PAD]
             for k in range(k_size):
-                g += context_grad[r - dy[k], c + PAD - dx[k], k]
+                g += context_grad[k, r - dy[k], c + PAD - dx[k]]
             out[r, c] = g
 
 
@@ -143,7 +175,7 @@ def arm_bits_and_grads(
     """Total bits of every latent of `planes` (float32 2-D arrays), d bits / d plane, and
     d bits / d (w1, b1, w2, b2)."""
     hidden, inputs = w1.shape
-    w1t = np.ascontiguousarray(w1.T, dtype=np.float32)
+    w1f = np.ascontiguousarray(w1, dtype=np.float32)
     b1, w2, b2 = (t.astype(np.float32) for t in (b1, w2, b2))
     grads_w1 = np.zeros_like(w1)
     grads_b1 = np.zeros_like(b1)
@@ -155,16 +187,16 @@ def arm_bits_and_grads(
         height, width = values.shape
         padded = np.zeros((height + PAD, width + 2 * PAD), dtype=np.float32)
         padded[PAD:, PAD:-PAD] = values
-        context_grad = np.zeros((height + PAD, width + 2 * PAD, CONTEXT_SIZE + 1), np.float32)
+        context_grad = np.zeros((CONTEXT_SIZE + 1, height + PAD, width + 2 * PAD), np.float32)
         row_bits = np.empty(height)
         row_params = np.empty((height, hidden * inputs + 3 * hidden + 2), dtype=np.float32)
-        _plane_pass(padded, p, w1t, b1, w2, b2, _DY, _DX, context_grad, row_bits, row_params)
+        _plane_pass(padded, p, w1f, b1, w2, b2, _DY, _DX, context_grad, row_bits, row_params)
         out = np.empty(values.shape, dtype=np.float32)
         _gather(context_grad, _DY, _DX, out)
         plane_grads.append(out)
         total += row_bits.sum()
         summed = row_params.sum(axis=0)
-        grads_w1 += summed[: hidden * inputs].reshape(inputs, hidden).T
+        grads_w1 += summed[: hidden * inputs].reshape(hidden, inputs)
         grads_b1 += summed[hidden * inputs : hidden * inputs + hidden]
         grads_w2 += summed[hidden * inputs + hidden : hidden * inputs + 3 * hidden].reshape(
             2, hidden
