@@ -51,7 +51,7 @@ def test_softround_anneals_towards_rounding_and_keeps_gradients() -> None:
     clear = (values - torch.floor(values) - 0.5).abs() > 0.05  # not at a rounding boundary
     assert torch.allclose(late[clear], torch.round(values)[clear], atol=1e-3)
     early = quantiser([values], 0.0)[0]
-    assert float((early.detach() - torch.round(values)).abs().max()) > 0.05  # soft early on
+    assert float((early - torch.round(values)).detach().abs().max()) > 0.05  # soft early on
     early.sum().backward()
     assert values.grad is not None and bool((values.grad > 0).all())
 

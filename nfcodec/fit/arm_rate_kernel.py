@@ -89,19 +89,26 @@ def _plane_pass(padded, plane, w1, b1, w2, b2, dy, dx, context_grad, row_bits, r
                 xi = x[i]
                 for c in range(width):
                     row[c] += weight * xi[c]
+        mu = np.empty(width, dtype=np.float32)
+        raw_scale = np.empty(width, dtype=np.float32)
+        mu[:] = b2[plane, 0]
+        raw_scale[:] = b2[plane, 1]
+        for j in range(hidden):
+            row = h[j]
+            w_mu = w2[0, j]
+            w_scale = w2[1, j]
+            for c in range(width):
+                value = row[c] if row[c] > 0.0 else np.float32(0.0)
+                mu[c] += w_mu * value
+                raw_scale[c] += w_scale * value
         total = 0.0
         own = padded[r + PAD, PAD : PAD + width]
         for c in range(width):
-            mu = np.float32(b2[plane, 0])
-            raw = np.float32(b2[plane, 1])
-            for j in range(hidden):
-                value = h[j, c] if h[j, c] > 0.0 else np.float32(0.0)
-                mu += w2[0, j] * value
-                raw += w2[1, j] * value
+            raw = raw_scale[c]
             clamped = raw < LOG2_SCALE_MIN or raw > LOG2_SCALE_MAX
             log2s = min(max(raw, LOG2_SCALE_MIN), LOG2_SCALE_MAX)
             inv = math.exp(-log2s * _LN2)  # 2**-log2s; exp is cheaper than pow
-            bits, dbits_dd, dbits_dinv = _laplace(own[c] - mu, inv)
+            bits, dbits_dd, dbits_dinv = _laplace(own[c] - mu[c], inv)
             total += bits
             d_mu[c] = -dbits_dd
             d_log2s[c] = 0.0 if clamped else dbits_dinv * (-inv * _LN2)
@@ -158,15 +165,16 @@ def _plane_pass(padded, plane, w1, b1, w2, b2, dy, dx, context_grad, row_bits, r
 
 @numba.njit(cache=True, parallel=True)
 def _gather(context_grad, dy, dx, out):
-    """out[r, c] = own gradient + the gradients it received as each neighbour."""
+    """out[r, c] = own gradient + the gradients it received as each neighbour, in that order."""
     height, width = out.shape
     k_size = dy.shape[0]
     for r in numba.prange(height):
-        for c in range(width):
-            g = context_grad[k_size, r, c + PAD]
-            for k in range(k_size):
-                g += context_grad[k, r - dy[k], c + PAD - dx[k]]
-            out[r, c] = g
+        row = out[r]
+        row[:] = context_grad[k_size, r, PAD : PAD + width]
+        for k in range(k_size):
+            source = context_grad[k, r - dy[k], PAD - dx[k] : PAD - dx[k] + width]
+            for c in range(width):
+                row[c] += source[c]
 
 
 def arm_bits_and_grads(
