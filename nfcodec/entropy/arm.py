@@ -151,8 +151,10 @@ CDF = build_cdf_tables()
 
 
 @njit(inline="always")
-def _predict(plane, height, width, i, j, w1, b1, w2, b2m, b2s, ctx):
-    """(floor of the mean, its sixteenths, scale class) of latent (i, j) from its context."""
+def _predict(plane, height, width, i, j, w1, b1, w2, b2m, b2s, ctx, zero):
+    """(floor of the mean, its sixteenths, scale class) of latent (i, j) from its context;
+    `zero` is that triple for an all-zero context, which most latents of sparse planes have."""
+    nonzero = False
     for k in range(CONTEXT_OFFSETS.shape[0]):
         ii = i + CONTEXT_OFFSETS[k, 0]
         jj = j + CONTEXT_OFFSETS[k, 1]
@@ -161,6 +163,15 @@ def _predict(plane, height, width, i, j, w1, b1, w2, b2m, b2s, ctx):
             v = np.int64(plane[ii, jj])
             v = min(max(v, -CONTEXT_CLIP), CONTEXT_CLIP)
         ctx[k] = v
+        nonzero = nonzero or v != 0
+    if not nonzero:
+        return zero[0], zero[1], zero[2]
+    return _network(w1, b1, w2, b2m, b2s, ctx)
+
+
+@njit(inline="always")
+def _network(w1, b1, w2, b2m, b2s, ctx):
+    """The integer MLP of SPEC 14.3 on one context."""
     out_mu = b2m << 8
     out_scale = b2s << 8
     for a in range(w1.shape[0]):
@@ -175,15 +186,22 @@ def _predict(plane, height, width, i, j, w1, b1, w2, b2m, b2s, ctx):
     return mu16 >> 4, mu16 & 15, scale
 
 
+@njit(inline="always")
+def _zero_context(w1, b1, w2, b2m, b2s):
+    """The prediction for an all-zero context, computed once per plane."""
+    return _network(w1, b1, w2, b2m, b2s, np.zeros(CONTEXT_OFFSETS.shape[0], dtype=np.int64))
+
+
 @njit(parallel=True, cache=True)
 def _plane_models(plane, w1, b1, w2, b2m, b2s):
     """Every latent's (floor mean, fraction, class) when the whole plane is known (encoder)."""
     height, width = plane.shape
     out = np.empty((height, width, 3), dtype=np.int64)
+    zero = _zero_context(w1, b1, w2, b2m, b2s)
     for i in prange(height):
         ctx = np.empty(CONTEXT_OFFSETS.shape[0], dtype=np.int64)
         for j in range(width):
-            m, f, s = _predict(plane, height, width, i, j, w1, b1, w2, b2m, b2s, ctx)
+            m, f, s = _predict(plane, height, width, i, j, w1, b1, w2, b2m, b2s, ctx, zero)
             out[i, j, 0] = m
             out[i, j, 1] = f
             out[i, j, 2] = s
@@ -250,11 +268,12 @@ def _plane_cost(plane, w1, b1, w2, b2m, b2s, cdf):
     """Exact bits of one plane, predicted and priced in one pass (encoder-side estimate)."""
     height, width = plane.shape
     row_bits = np.zeros(height)
+    zero = _zero_context(w1, b1, w2, b2m, b2s)
     for i in prange(height):
         ctx = np.empty(CONTEXT_OFFSETS.shape[0], dtype=np.int64)
         total = 0.0
         for j in range(width):
-            m, f, s = _predict(plane, height, width, i, j, w1, b1, w2, b2m, b2s, ctx)
+            m, f, s = _predict(plane, height, width, i, j, w1, b1, w2, b2m, b2s, ctx, zero)
             total += _latent_cost(plane[i, j], m, f, s, cdf)
         row_bits[i] = total
     return row_bits.sum()
@@ -272,9 +291,12 @@ def _decode_planes(words, shapes, w1, b1, w2, b2, cdf, out, offsets):
     for p in range(shapes.shape[0]):
         height, width = shapes[p, 0], shapes[p, 1]
         plane = out[offsets[p] : offsets[p] + height * width].reshape(height, width)
+        zero = _zero_context(w1, b1, w2, b2[p, 0], b2[p, 1])
         for i in range(height):
             for j in range(width):
-                m, f, s = _predict(plane, height, width, i, j, w1, b1, w2, b2[p, 0], b2[p, 1], ctx)
+                m, f, s = _predict(
+                    plane, height, width, i, j, w1, b1, w2, b2[p, 0], b2[p, 1], ctx, zero
+                )
                 row = cdf[s, f]
                 slot = rans_slot(x)
                 lo, hi = 0, ALPHABET  # largest a with row[a] <= slot
