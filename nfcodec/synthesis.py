@@ -24,6 +24,7 @@ from nfcodec.fields.config import NetworkSpec
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 LEAKY_SLOPE = 0.2  # the only Leaky ReLU slope the format has (LOE fields)
 PIXEL_BLOCK = 256  # pixels per parallel task: large enough to amortise, small to share out
+ACTIVATION_CODES = {"relu": 0, "gelu": 1, "sine": 2, "leaky_relu": 3}
 
 
 @intrinsic
@@ -52,6 +53,47 @@ def _linear_kernel(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.
                 for i in range(n_in):
                     acc = _fma32(x[p, i], weight[o, i], acc)
                 out[p, o] = acc + bias[o]
+
+
+@njit(inline="always")
+def _activation(v: np.float32, code: int, omega: np.float32) -> np.float32:
+    """Activation `code` (ACTIVATION_CODES; -1 none) of one value, as the functions below."""
+    if code == 0:
+        return v if (v >= 0 or v != v) else np.float32(0.0)  # np.maximum: NaN stays NaN
+    if code == 1:
+        d = np.float64(v)
+        return np.float32(0.5 * d * (1.0 + math.erf(d * _INV_SQRT2)))
+    if code == 2:
+        return np.float32(math.sin(np.float64(omega * v)))
+    if code == 3:
+        return v if v > 0 else v * np.float32(LEAKY_SLOPE)
+    return v
+
+
+@njit(parallel=True, cache=True)
+def _layer_kernel(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    code: int,
+    omega: np.float32,
+    out: np.ndarray,
+) -> None:
+    """`_linear_kernel` with the activation applied to each output as it is written."""
+    n, n_in = x.shape
+    n_out = weight.shape[0]
+    for block in prange((n + PIXEL_BLOCK - 1) // PIXEL_BLOCK):
+        stop = min(n, (block + 1) * PIXEL_BLOCK)
+        for p in range(block * PIXEL_BLOCK, stop):
+            for o in range(n_out):
+                acc = np.float32(0.0)
+                for i in range(n_in):
+                    acc = _fma32(x[p, i], weight[o, i], acc)
+                out[p, o] = acc + bias[o]
+        if code >= 0:  # the block's outputs are still in cache
+            for p in range(block * PIXEL_BLOCK, stop):
+                for o in range(n_out):
+                    out[p, o] = _activation(out[p, o], code, omega)
 
 
 @njit(parallel=True, cache=True)
@@ -152,14 +194,15 @@ def synthesize(
     (weight (out, in), then bias, per layer), float32."""
     x = np.ascontiguousarray(features, dtype=np.float32)
     shapes = network.layer_shapes()
+    code = ACTIVATION_CODES[network.activation]
     for index, shape in enumerate(shapes):
         weight = np.ascontiguousarray(tensors[2 * index], dtype=np.float32).reshape(shape)
         bias = np.ascontiguousarray(tensors[2 * index + 1], dtype=np.float32)
-        x = linear(x, weight, bias)
-        if index < len(shapes) - 1:
-            x = activate(x, network)
+        out = np.empty((x.shape[0], shape[0]), dtype=np.float32)
+        last = index == len(shapes) - 1
+        _layer_kernel(x, weight, bias, -1 if last else code, np.float32(network.omega), out)
+        x = out
     return x
-
 
 
 def synthesize_tiled(
