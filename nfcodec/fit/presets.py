@@ -49,7 +49,7 @@ PRESETS: dict[str, Preset] = {
         Preset("fast", steps=1200),
         Preset("medium", steps=4000, batch_fraction=0.04, lr_latent=0.25),
         # The coded model prices the latents as they train: better RD, each step costs more.
-        Preset("slow", steps=3000, lr_latent=0.2, quantiser="softround", joint_rate=True),
+        Preset("slow", steps=4000, lr_latent=0.2, quantiser="softround", joint_rate=True),
     )
 }
 
