@@ -35,6 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = REPO_ROOT.parent / "shared" / "datasets" / "kodak" / "kodim15.png"
 TARGETS_S = {"nfcodec decode": 1.0, "nfcodec info": 0.3, "nfcodec --help": 0.3}
 PILLOW = "from PIL import Image; Image.open({!r}).load()"
+CLI_MAIN = "from nfcodec.cli import main; main()"
 
 
 def commands(
@@ -55,7 +56,9 @@ def commands(
     timed = {name: (argv, {"PYTHONPATH": here}) for name, argv in runs.items()}
     timed["nfcodec decode (1 thread)"][1]["NUMBA_NUM_THREADS"] = "1"
     if compare_tree is not None:
-        cli = [python, "-c", "from nfcodec.cli import main; main()"]
+        console_entry = (compare_tree / "nfcodec" / "cli_process.py").exists()
+        # trees from before the console entry point (`nfcodec.cli.run`) are timed through main()
+        cli = [python, "-m", "nfcodec"] if console_entry else [python, "-c", CLI_MAIN]
         before = {"PYTHONPATH": str(compare_tree)}
         timed["before: nfcodec --help"] = ([*cli, "--help"], before)
         timed["before: nfcodec info"] = ([*cli, "info", str(nfc)], before)
