@@ -19,9 +19,11 @@ def test_reports_ms_per_step_and_the_measured_source(
     image = tmp_path / "tiny.png"
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(image)
-    assert bench_step.main(["--image", str(image), "--steps", "3", "--warmup", "1"]) == 0
-    line = capsys.readouterr().out.strip()
-    ms, unit = line.split()[:2]
-    assert float(ms) > 0 and unit == "ms/step"
-    assert "tiny.png  3 steps" in line
-    assert "nfcodec from " + str(Path(__file__).resolve().parents[1]) in line
+    for preset in ("medium", "slow"):  # slow's step includes the joint ARM rate kernel
+        argv = ["--image", str(image), "--steps", "3", "--warmup", "1", "--preset", preset]
+        assert bench_step.main(argv) == 0
+        line = capsys.readouterr().out.strip()
+        ms, unit = line.split()[:2]
+        assert float(ms) > 0 and unit == "ms/step"
+        assert f"tiny.png  {preset}  3 steps" in line
+        assert "from " + str(Path(__file__).resolve().parents[1]) in line
