@@ -59,7 +59,7 @@ def _linear_kernel(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.
 def _activation(v: np.float32, code: int, omega: np.float32) -> np.float32:
     """Activation `code` (ACTIVATION_CODES; -1 none) of one value, as the functions below."""
     if code == 0:
-        return v if (v >= 0 or v != v) else np.float32(0.0)  # np.maximum: NaN stays NaN
+        return v if (v > 0 or v != v) else np.float32(0.0)  # as np.maximum: NaN stays, -0 -> +0
     if code == 1:
         d = np.float64(v)
         return np.float32(0.5 * d * (1.0 + math.erf(d * _INV_SQRT2)))
@@ -79,7 +79,7 @@ def _layer_kernel(
     omega: np.float32,
     out: np.ndarray,
 ) -> None:
-    """`_linear_kernel` with the activation applied to each output as it is written."""
+    """`_linear_kernel`, then the activation over the block's outputs while they are in cache."""
     n, n_in = x.shape
     n_out = weight.shape[0]
     for block in prange((n + PIXEL_BLOCK - 1) // PIXEL_BLOCK):
@@ -90,7 +90,7 @@ def _layer_kernel(
                 for i in range(n_in):
                     acc = _fma32(x[p, i], weight[o, i], acc)
                 out[p, o] = acc + bias[o]
-        if code >= 0:  # the block's outputs are still in cache
+        if code >= 0:  # -1: the output layer, no activation
             for p in range(block * PIXEL_BLOCK, stop):
                 for o in range(n_out):
                     out[p, o] = _activation(out[p, o], code, omega)
