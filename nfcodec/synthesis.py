@@ -42,19 +42,6 @@ def _fma32(typingctx, a, b, c):  # type: ignore[no-untyped-def]
     return signature, codegen
 
 
-@njit(parallel=True, cache=True)
-def _linear_kernel(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, out: np.ndarray) -> None:
-    n, n_in = x.shape
-    n_out = weight.shape[0]
-    for block in prange((n + PIXEL_BLOCK - 1) // PIXEL_BLOCK):
-        for p in range(block * PIXEL_BLOCK, min(n, (block + 1) * PIXEL_BLOCK)):
-            for o in range(n_out):
-                acc = np.float32(0.0)
-                for i in range(n_in):
-                    acc = _fma32(x[p, i], weight[o, i], acc)
-                out[p, o] = acc + bias[o]
-
-
 @njit(inline="always")
 def _activation(v: np.float32, code: int, omega: np.float32) -> np.float32:
     """Activation `code` (ACTIVATION_CODES; -1 none) of one value, as the functions below."""
@@ -79,7 +66,8 @@ def _layer_kernel(
     omega: np.float32,
     out: np.ndarray,
 ) -> None:
-    """`_linear_kernel`, then the activation over the block's outputs while they are in cache."""
+    """x W^T + b per pixel block, each output's inputs fused-multiply-added in index order from 0,
+    then activation `code` over the block's outputs while they are in cache (-1: none)."""
     n, n_in = x.shape
     n_out = weight.shape[0]
     for block in prange((n + PIXEL_BLOCK - 1) // PIXEL_BLOCK):
@@ -90,7 +78,7 @@ def _layer_kernel(
                 for i in range(n_in):
                     acc = _fma32(x[p, i], weight[o, i], acc)
                 out[p, o] = acc + bias[o]
-        if code >= 0:  # -1: the output layer, no activation
+        if code >= 0:
             for p in range(block * PIXEL_BLOCK, stop):
                 for o in range(n_out):
                     out[p, o] = _activation(out[p, o], code, omega)
@@ -135,10 +123,13 @@ def _sine_kernel(x: np.ndarray, omega: np.float32, out: np.ndarray) -> None:
         out[p] = np.float32(math.sin(np.float64(omega * x[p])))
 
 
-def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """x W^T + b for x (N, in), W (out, in), b (out,), all float32."""
+def linear(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray, code: int = -1, omega: float = 1.0
+) -> np.ndarray:
+    """x W^T + b for x (N, in), W (out, in), b (out,), all float32; then activation `code`
+    (ACTIVATION_CODES, -1 for none)."""
     out = np.empty((x.shape[0], weight.shape[0]), dtype=np.float32)
-    _linear_kernel(np.ascontiguousarray(x), weight, bias, out)
+    _layer_kernel(np.ascontiguousarray(x), weight, bias, code, np.float32(omega), out)
     return out
 
 
@@ -198,10 +189,8 @@ def synthesize(
     for index, shape in enumerate(shapes):
         weight = np.ascontiguousarray(tensors[2 * index], dtype=np.float32).reshape(shape)
         bias = np.ascontiguousarray(tensors[2 * index + 1], dtype=np.float32)
-        out = np.empty((x.shape[0], shape[0]), dtype=np.float32)
         last = index == len(shapes) - 1
-        _layer_kernel(x, weight, bias, -1 if last else code, np.float32(network.omega), out)
-        x = out
+        x = linear(x, weight, bias, -1 if last else code, network.omega)
     return x
 
 
