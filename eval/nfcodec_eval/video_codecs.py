@@ -121,11 +121,18 @@ class PyavVideoCodec:
         """The packets that are counted and decoded, and what was cut from them."""
         return packets, {}
 
-    def run(self, clip: Clip, rate: float) -> CodecRun:
+    def stream(self, clip: Clip, rate: float) -> tuple[tuple[bytes, ...], dict[str, int], float]:
+        """The counted packets at one rate point, what was cut from them, encode seconds."""
         check_clip(clip)
-        crf = int(round(rate))
-        encoded = encode(self.encoder, clip.frames, clip.frame_rate, self.options(crf), GOP)
+        encoded = encode(
+            self.encoder, clip.frames, clip.frame_rate, self.options(int(round(rate))), GOP
+        )
         packets, cut = self.elementary(encoded.packets)
+        return packets, cut, encoded.seconds
+
+    def run(self, clip: Clip, rate: float) -> CodecRun:
+        crf = int(round(rate))
+        packets, cut, encode_seconds = self.stream(clip, rate)
         decoded, decode_seconds = decode(self.decoder, packets, clip.num_frames)
         config: dict[str, ConfigValue] = {
             "crf": crf,
@@ -138,7 +145,7 @@ class PyavVideoCodec:
             **cut,
         }
         return CodecRun(
-            sum(len(p) for p in packets), decoded, encoded.seconds, decode_seconds, config
+            sum(len(p) for p in packets), decoded, encode_seconds, decode_seconds, config
         )
 
     def versions(self) -> dict[str, str]:
