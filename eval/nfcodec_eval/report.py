@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -474,7 +475,7 @@ def _plot(
                 )
                 psnr_in_view += [q for b, q in zip(ref.bpp, ref.psnr, strict=True) if b <= 2]
         if log_x:
-            ax.set_xscale("log")
+            _log_rate_axis(ax, [b for c in curves.values() for b in c.bpp])
             psnr_in_view = [q for c in curves.values() for q in c.psnr]
         else:
             ax.set_xlim(0, 2)
@@ -489,6 +490,21 @@ def _plot(
         fig.savefig(path)
     finally:
         plt.close(fig)
+
+
+def _log_rate_axis(ax: Any, bpp: Sequence[float]) -> None:
+    """Log bpp axis labelled in plain decimals at 1-2-5 steps (matplotlib's minor labels
+    collide on a narrow decade)."""
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
+
+    ax.set_xscale("log")
+    if not bpp:
+        return
+    lo, hi = min(bpp), max(bpp)
+    steps = [m * 10.0**e for e in range(-4, 2) for m in (1, 2, 5)]
+    ax.xaxis.set_major_locator(FixedLocator([t for t in steps if lo / 2 <= t <= hi * 2]))
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 # --------------------------------------------------------------------------- entry points
