@@ -1,10 +1,10 @@
 """Planning sweep jobs and running one job inside a worker.
 
-A job is one (dataset, image, codec configuration, rate point). Jobs are small
+A job is one (dataset, image or clip, codec configuration, rate point). Jobs are small
 frozen dataclasses so they pickle to process-pool and Ray workers; the worker
-resolves the codec again from its *spec*:
+resolves the codec again from its *spec* and media (`nfcodec_eval.resolve`):
 
-* a registered name (``"jpeg"``), looked up with ``nfcodec_eval.codecs.get_codec``;
+* a registered name (``"jpeg"``, ``"x264"``), looked up in the image or video registry;
 * ``"package.module:attr"``, where ``attr`` is a codec instance, a codec class or a
   zero-argument factory. This is how tests and experiments plug in codecs that are
   not registered: the module only has to be importable by the workers.
@@ -30,12 +30,14 @@ import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nfcodec.errors import InputError
+from nfcodec_eval.resolve import Media, SweepError, adapters_for, resolve_codec
 from nfcodec_eval.schema import Record, Scalar, make_job_id, one_line
+
+__all__ = ["Job", "SweepError", "plan_jobs", "run_job", "failed_record", "resolve_codec"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from nfcodec_eval.codecs import Codec, CodecRun
@@ -48,11 +50,6 @@ IMAGE_SUFFIXES = frozenset(
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v"})
 
 RateSpec = Sequence[float] | Mapping[str, Sequence[float]] | None
-Media = Literal["image", "video"]
-
-
-class SweepError(InputError):
-    """A sweep cannot be planned as asked (bad folder, unknown codec, no images)."""
 
 
 @dataclass(frozen=True)
@@ -121,82 +118,6 @@ def select_images(
     return sorted(chosen.items())
 
 
-@functools.cache
-def _load_spec(spec: str) -> Any:
-    """Codec for a ``module:attr`` spec, cached per process so workers build each codec once."""
-    module_name, _, attr = spec.partition(":")
-    try:
-        target = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise SweepError(f"cannot load codec {spec!r}: {exc}") from exc
-    is_factory = isinstance(target, type) or (callable(target) and not hasattr(target, "run"))
-    if not is_factory:
-        return target
-    try:
-        return target()
-    except Exception as exc:  # construction failures are planning errors, shown in one line
-        raise SweepError(f"codec {spec!r} is unavailable: {exc}") from exc
-
-
-def _registry_names(media: Media) -> list[str]:
-    if media == "video":
-        from nfcodec_eval.video_codecs import video_codec_names
-
-        return video_codec_names()
-    from nfcodec_eval.codecs import codec_names
-
-    return codec_names()
-
-
-@functools.cache
-def _named_codec(name: str, media: Media) -> Any:
-    """Registered codec for `name` in the registry of `media`, cached per process."""
-    if media == "video":
-        from nfcodec_eval.video_codecs import get_video_codec as getter
-    else:
-        from nfcodec_eval.codecs import get_codec as getter
-    try:
-        return getter(name)
-    except (KeyError, ValueError) as exc:  # unknown name: the message lists the choices
-        raise SweepError(str(exc.args[0] if exc.args else exc)) from exc
-    except Exception as exc:  # e.g. CodecUnavailable: a library or encoder is missing
-        raise SweepError(f"codec {name!r} is unavailable: {exc}") from exc
-
-
-def media_of(codec: Any) -> Media:
-    """What a codec codes: video adapters say so with ``media = "video"``; others code images."""
-    return "video" if getattr(codec, "media", "image") == "video" else "image"
-
-
-def resolve_codec(spec: str | Codec, media: Media = "image") -> Codec:
-    """A codec object from a registered name (looked up for `media`), ``module:attr`` or an
-    instance."""
-    if not isinstance(spec, str):
-        return spec
-    return _load_spec(spec) if ":" in spec else _named_codec(spec, media)
-
-
-def _adapters(spec: str | Codec, medias: set[Media]) -> dict[Media, Codec]:
-    """The codec `spec` names for each media of the dataset; an error if it codes none."""
-    if not isinstance(spec, str) or ":" in spec:
-        codec = resolve_codec(spec)
-        known: list[Media] = [media_of(codec)]
-        found = {known[0]: codec} if known[0] in medias else {}
-    else:
-        known = [m for m in ("image", "video") if spec in _registry_names(m)]  # type: ignore[misc]
-        if not known:
-            names = sorted(set(_registry_names("image")) | set(_registry_names("video")))
-            raise SweepError(f"unknown codec {spec!r}; choose one of: {', '.join(names)}")
-        found = {m: resolve_codec(spec, m) for m in known if m in medias}
-    if not found:
-        name = getattr(spec, "name", spec)
-        raise SweepError(
-            f"codec {name!r} codes {' and '.join(known)}, but the dataset holds "
-            f"{' and '.join(sorted(medias))} only"
-        )
-    return found
-
-
 def codec_config(codec: Codec) -> dict[str, Scalar]:
     """Fixed settings of a codec that are part of the job identity.
 
@@ -249,7 +170,7 @@ def plan_jobs(
         suffixes = sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES)
         raise SweepError(f"no images or clips ({', '.join(suffixes)}) in {str(root)!r}")
     medias = {media_by_name[item] for item, _ in picked}
-    resolved = [(spec, _adapters(spec, medias)) for spec in codecs]
+    resolved = [(spec, adapters_for(spec, medias)) for spec in codecs]
     if frames is not None and "video" not in medias:
         raise SweepError("--frames applies to video clips, and the dataset has none")
     jobs: dict[str, Job] = {}
