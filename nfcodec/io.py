@@ -36,6 +36,7 @@ enforces, so anything read here can also be written to a stream.
 from __future__ import annotations
 
 import contextlib
+import fractions
 import importlib.resources
 import io
 import os
@@ -345,6 +346,30 @@ def read_video(path: str | os.PathLike[str], max_frames: int | None = None) -> n
     if not frames:
         raise InputError(f"{p}: video has no frames")
     return np.stack(frames)
+
+
+def video_frame_rate(path: str | os.PathLike[str]) -> fractions.Fraction:
+    """Frame rate of the first video stream as an exact fraction (e.g. 30000/1001).
+
+    The container's average rate, else FFmpeg's guess from the timestamps; a stream with
+    neither is refused rather than given an invented rate.
+    """
+    p = _existing_file(path)
+    import av  # deferred: PyAV is heavy and only video work needs it
+
+    try:
+        with av.open(str(p)) as container:
+            if not container.streams.video:
+                raise InputError(f"{p}: has no video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+    except InputError:
+        raise
+    except Exception as exc:  # FFmpeg reports damaged or foreign files in many ways
+        raise InputError(f"{p}: cannot read video ({_one_line(exc)})") from exc
+    if not rate or rate <= 0:
+        raise InputError(f"{p}: video stream declares no frame rate")
+    return fractions.Fraction(rate)
 
 
 def _decode_frames(p: Path, decoded: Iterator, max_frames: int | None) -> list[np.ndarray]:

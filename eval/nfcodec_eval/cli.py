@@ -28,7 +28,8 @@ def _split_names(values: tuple[str, ...]) -> list[str]:
     "dataset_dir",
     required=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder of images (searched recursively); its name is the dataset name.",
+    help="Folder of images and/or video clips (searched recursively); its name is the "
+    "dataset name. Image codecs code the images, video codecs the clips.",
 )
 @click.option(
     "--codec",
@@ -47,7 +48,13 @@ def _split_names(values: tuple[str, ...]) -> list[str]:
 @click.option(
     "--images",
     multiple=True,
-    help="Only images whose name or stem matches this glob/name (repeatable).",
+    help="Only images or clips whose name or stem matches this glob/name (repeatable).",
+)
+@click.option(
+    "--frames",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Video clips: code only the first N frames (recorded in each job's config).",
 )
 @click.option(
     "--rate",
@@ -82,6 +89,7 @@ def sweep_command(
     codecs: tuple[str, ...],
     out_dir: Path,
     images: tuple[str, ...],
+    frames: int | None,
     rates: tuple[float, ...],
     executor: str,
     address: str | None,
@@ -89,7 +97,7 @@ def sweep_command(
     retry_failed: bool,
     quiet: bool,
 ) -> None:
-    """Measure rate and distortion of codecs on a dataset, one record per job."""
+    """Measure rate and distortion of codecs on a dataset of images or clips, one record per job."""
     try:
         summary = run_sweep(
             dataset_dir,
@@ -102,6 +110,7 @@ def sweep_command(
             quiet=quiet,
             rates=list(rates) or None,
             retry_failed=retry_failed,
+            frames=frames,
         )
     except SweepError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -1,10 +1,10 @@
 """Planning sweep jobs and running one job inside a worker.
 
-A job is one (dataset, image, codec configuration, rate point). Jobs are small
+A job is one (dataset, image or clip, codec configuration, rate point). Jobs are small
 frozen dataclasses so they pickle to process-pool and Ray workers; the worker
-resolves the codec again from its *spec*:
+resolves the codec again from its *spec* and media (`nfcodec_eval.resolve`):
 
-* a registered name (``"jpeg"``), looked up with ``nfcodec_eval.codecs.get_codec``;
+* a registered name (``"jpeg"``, ``"x264"``), looked up in the image or video registry;
 * ``"package.module:attr"``, where ``attr`` is a codec instance, a codec class or a
   zero-argument factory. This is how tests and experiments plug in codecs that are
   not registered: the module only has to be importable by the workers.
@@ -34,8 +34,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nfcodec.errors import InputError
+from nfcodec_eval.resolve import Media, SweepError, adapters_for, resolve_codec
 from nfcodec_eval.schema import Record, Scalar, make_job_id, one_line
+
+__all__ = ["Job", "SweepError", "plan_jobs", "run_job", "failed_record", "resolve_codec"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from nfcodec_eval.codecs import Codec, CodecRun
@@ -44,11 +46,10 @@ IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pnm", ".bmp", ".tif", ".tiff", ".webp"}
 )
 
+# Containers PyAV reads that hold clips; a file with one of these suffixes is a video item.
+VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".m4v"})
+
 RateSpec = Sequence[float] | Mapping[str, Sequence[float]] | None
-
-
-class SweepError(InputError):
-    """A sweep cannot be planned as asked (bad folder, unknown codec, no images)."""
 
 
 @dataclass(frozen=True)
@@ -65,22 +66,32 @@ class Job:
     rate: float
     uses_gpu: bool = False
     codec_obj: Any = field(default=None, compare=False, repr=False)
+    media: Media = "image"
+    frames: int | None = None  # video only: code the first N frames (None: all)
 
 
 # --------------------------------------------------------------------------- planning
 
 
-def list_images(dataset_dir: str | os.PathLike[str]) -> list[tuple[str, Path]]:
-    """Image files under a dataset folder (recursively, hidden entries skipped), sorted."""
+def list_items(dataset_dir: str | os.PathLike[str]) -> list[tuple[str, Path, Media]]:
+    """Images and video clips under a dataset folder (recursive, hidden entries skipped), sorted."""
     root = Path(dataset_dir)
-    found = []
+    found: list[tuple[str, Path, Media]] = []
     for path in root.rglob("*"):
         rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
+        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
             continue
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-            found.append((rel.as_posix(), path))
+        suffix = path.suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            found.append((rel.as_posix(), path, "image"))
+        elif suffix in VIDEO_SUFFIXES:
+            found.append((rel.as_posix(), path, "video"))
     return sorted(found)
+
+
+def list_images(dataset_dir: str | os.PathLike[str]) -> list[tuple[str, Path]]:
+    """Image files under a dataset folder (recursively, hidden entries skipped), sorted."""
+    return [(name, path) for name, path, media in list_items(dataset_dir) if media == "image"]
 
 
 def select_images(
@@ -105,37 +116,6 @@ def select_images(
             raise SweepError(f"--images {pattern!r} matches no image (have: {sample or 'none'})")
         chosen.update(hits)
     return sorted(chosen.items())
-
-
-@functools.cache
-def _resolve_spec(spec: str) -> Any:
-    """Codec for a spec, cached per process so workers build each codec once."""
-    if ":" in spec:
-        module_name, _, attr = spec.partition(":")
-        try:
-            target = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise SweepError(f"cannot load codec {spec!r}: {exc}") from exc
-        is_factory = isinstance(target, type) or (callable(target) and not hasattr(target, "run"))
-        if not is_factory:
-            return target
-        try:
-            return target()
-        except Exception as exc:  # construction failures are planning errors, shown in one line
-            raise SweepError(f"codec {spec!r} is unavailable: {exc}") from exc
-    from nfcodec_eval.codecs import get_codec
-
-    try:
-        return get_codec(spec)
-    except (KeyError, ValueError) as exc:  # unknown name: the message lists the choices
-        raise SweepError(str(exc.args[0] if exc.args else exc)) from exc
-    except Exception as exc:  # e.g. CodecUnavailable: a library or encoder is missing
-        raise SweepError(f"codec {spec!r} is unavailable: {exc}") from exc
-
-
-def resolve_codec(spec: str | Codec) -> Codec:
-    """A codec object from a registered name, a ``module:attr`` spec, or an instance."""
-    return _resolve_spec(spec) if isinstance(spec, str) else spec
 
 
 def codec_config(codec: Codec) -> dict[str, Scalar]:
@@ -166,34 +146,51 @@ def plan_jobs(
     images: Sequence[str] | None = None,
     rates: RateSpec = None,
     dataset: str | None = None,
+    frames: int | None = None,
 ) -> list[Job]:
-    """All jobs of a sweep, image-major, without duplicates.
+    """All jobs of a sweep, item-major, without duplicates.
 
-    ``rates`` overrides each codec's ``rate_points()``: one list for every codec,
-    or a mapping from codec name to its list. ``dataset`` defaults to the folder name.
+    Items are the dataset's images and video clips; image codecs get the images and video
+    codecs the clips. ``rates`` overrides each codec's ``rate_points()``: one list for every
+    codec, or a mapping from codec name to its list. ``dataset`` defaults to the folder name.
+    ``frames`` codes only the first N frames of each clip and joins the job's config.
     """
     root = Path(dataset_dir).expanduser().resolve()
     if not root.is_dir():
         raise SweepError(f"dataset folder {str(dataset_dir)!r} does not exist")
     if not codecs:
         raise SweepError("no codec given")
+    if frames is not None and (isinstance(frames, bool) or frames < 1):
+        raise SweepError(f"frames must be a positive integer, got {frames!r}")
     name = dataset or root.name
-    picked = select_images(list_images(root), images)
+    items = list_items(root)
+    media_by_name = {item: media for item, _, media in items}
+    picked = select_images([(item, path) for item, path, _ in items], images)
     if not picked:
-        raise SweepError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {str(root)!r}")
-    resolved = [(spec, resolve_codec(spec)) for spec in codecs]
+        suffixes = sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+        raise SweepError(f"no images or clips ({', '.join(suffixes)}) in {str(root)!r}")
+    medias = {media_by_name[item] for item, _ in picked}
+    resolved = [(spec, adapters_for(spec, medias)) for spec in codecs]
+    if frames is not None and "video" not in medias:
+        raise SweepError("--frames applies to video clips, and the dataset has none")
     jobs: dict[str, Job] = {}
-    for image_name, path in picked:
-        for spec, codec in resolved:
+    for item, path in picked:
+        media = media_by_name[item]
+        for spec, adapters in resolved:
+            codec = adapters.get(media)
+            if codec is None:
+                continue
             config = codec_config(codec)
+            if media == "video" and frames is not None:
+                config["frames"] = int(frames)
             for rate in _rates_for(codec, rates):
-                job_id = make_job_id(name, image_name, codec.name, config, rate)
+                job_id = make_job_id(name, item, codec.name, config, rate)
                 jobs.setdefault(
                     job_id,
                     Job(
                         job_id=job_id,
                         dataset=name,
-                        image=image_name,
+                        image=item,
                         image_path=str(path),
                         codec=codec.name,
                         codec_spec=spec if isinstance(spec, str) else "",
@@ -201,6 +198,8 @@ def plan_jobs(
                         rate=rate,
                         uses_gpu=bool(getattr(codec, "uses_gpu", False)),
                         codec_obj=None if isinstance(spec, str) else spec,
+                        media=media,
+                        frames=frames if media == "video" else None,
                     ),
                 )
     return list(jobs.values())
@@ -368,9 +367,18 @@ def _base_fields(job: Job) -> dict[str, Any]:
 
 
 def _ok_record(job: Job, image: np.ndarray, run: CodecRun, codec: Codec) -> Record:
+    """An 'ok' record; `image` is the picture, or the (T, H, W, 3) frames of a clip."""
     decoded = _check_decoded(run.decoded, image)
-    psnr, ms_ssim = _metrics(image, decoded)
-    height, width = image.shape[:2]
+    video: dict[str, Any] = {}
+    if job.media == "video":
+        from nfcodec_eval.video_jobs import video_psnr
+
+        psnr, video["psnr_pooled"] = video_psnr(image, decoded)
+        ms_ssim = None  # not computed for clips: per-frame MS-SSIM would cost more than coding
+        video["frames"], height, width = (int(n) for n in image.shape[:3])
+    else:
+        psnr, ms_ssim = _metrics(image, decoded)
+        height, width = image.shape[:2]
     versions = dict(library_versions())
     versions.update({str(k): str(v) for k, v in codec.versions().items()})
     host = dict(host_info())
@@ -385,7 +393,7 @@ def _ok_record(job: Job, image: np.ndarray, run: CodecRun, codec: Codec) -> Reco
         width=int(width),
         height=int(height),
         num_bytes=int(run.num_bytes),
-        bpp=int(run.num_bytes) * 8.0 / (int(width) * int(height)),
+        bpp=int(run.num_bytes) * 8.0 / (int(width) * int(height) * video.get("frames", 1)),
         psnr=psnr,
         ms_ssim=ms_ssim,
         encode_s=float(run.encode_seconds),
@@ -394,6 +402,7 @@ def _ok_record(job: Job, image: np.ndarray, run: CodecRun, codec: Codec) -> Reco
         versions=versions,
         host=host,
         finished_at=_now(),
+        **video,
     )
 
 
@@ -413,7 +422,15 @@ def run_job(job: Job) -> Record:
     """Run one job and measure it; never raises (failures become 'failed' records)."""
     _reset_peak_rss()
     try:
-        codec = job.codec_obj if job.codec_obj is not None else resolve_codec(job.codec_spec)
+        if job.codec_obj is not None:
+            codec = job.codec_obj
+        else:
+            codec = resolve_codec(job.codec_spec, job.media)
+        if job.media == "video":
+            from nfcodec_eval.video_jobs import read_clip
+
+            clip = read_clip(job.image_path, job.frames)
+            return _ok_record(job, clip.frames, codec.run(clip, job.rate), codec)
         image = _read_image(job.image_path)
         run = codec.run(image, job.rate)
         return _ok_record(job, image, run, codec)

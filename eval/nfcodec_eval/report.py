@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -50,6 +51,9 @@ class MeasuredCurve:
     dropped_rates: tuple[float, ...]
     mean_encode_s: float
     mean_decode_s: float
+    frames: int | None = None  # a clip's curve: frames coded (None for images)
+    psnr_pooled: tuple[float, ...] = ()  # clips: PSNR of the MSE pooled over all frames
+    mean_decode_fps: float = math.nan  # clips: frames / decode seconds, mean over rate points
 
     def to_compressai(self) -> dict[str, object]:
         """CompressAI's results format, so our curves load wherever theirs do."""
@@ -58,6 +62,21 @@ class MeasuredCurve:
             if self.dropped_rates
             else ""
         )
+        if self.frames is not None:
+            return {
+                "name": self.codec,
+                "description": (
+                    f"nfcodec_eval sweep of {self.codec} on {self.dataset}: bpp = coded bits / "
+                    f"(width x height x {self.frames} frames), psnr-rgb = mean of per-frame "
+                    f"PSNR-RGB, psnr-rgb-pooled = PSNR of the MSE over all frames{dropped}"
+                ),
+                "results": {
+                    "rate": list(self.rates),
+                    "bpp": list(self.bpp),
+                    "psnr-rgb": list(self.psnr),
+                    "psnr-rgb-pooled": list(self.psnr_pooled),
+                },
+            }
         return {
             "name": self.codec,
             "description": (
@@ -83,7 +102,7 @@ def _curve(dataset: str, codec: str, records: Sequence[Record], images: set[str]
         if _usable(record):
             by_rate[record.rate][record.image] = record
     all_rates = {r.rate for r in records}
-    points: list[tuple[float, float, float]] = []
+    points: list[tuple[float, float, float, float]] = []
     for rate, per_image in by_rate.items():
         if set(per_image) == images:
             rows = per_image.values()
@@ -92,11 +111,13 @@ def _curve(dataset: str, codec: str, records: Sequence[Record], images: set[str]
                     rate,
                     sum(r.bpp for r in rows) / len(images),
                     sum(float(r.psnr or 0.0) for r in rows) / len(images),
+                    _mean(_or_nan(r.psnr_pooled) for r in rows),
                 )
             )
     points.sort(key=lambda p: p[1])
     kept = {p[0] for p in points}
     ok = [r for r in records if _usable(r)]
+    frames = ok[0].frames if ok else None
     return MeasuredCurve(
         dataset=dataset,
         codec=codec,
@@ -107,7 +128,18 @@ def _curve(dataset: str, codec: str, records: Sequence[Record], images: set[str]
         dropped_rates=tuple(sorted(all_rates - kept)),
         mean_encode_s=_mean(r.encode_s for r in ok),
         mean_decode_s=_mean(r.decode_s for r in ok),
+        frames=frames,
+        psnr_pooled=tuple(p[3] for p in points) if frames is not None else (),
+        mean_decode_fps=(
+            _mean((r.frames or 0) / r.decode_s for r in ok if r.decode_s > 0)
+            if frames is not None
+            else math.nan
+        ),
     )
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _mean(values: Iterable[float]) -> float:
@@ -115,13 +147,39 @@ def _mean(values: Iterable[float]) -> float:
     return sum(items) / len(items) if items else math.nan
 
 
+def curve_group(record: Record) -> str:
+    """Which curve a record belongs to: its dataset for images; for a clip, the clip itself
+    at its frame count (`<dataset>/<clip without suffix>-<N>f`), since clips are compared one
+    by one and a different frame count is a different test."""
+    if record.frames is None:
+        return record.dataset
+    stem = Path(record.image).with_suffix("").as_posix()
+    return f"{record.dataset}/{stem}-{record.frames}f"
+
+
+def group_records(records: Sequence[Record]) -> dict[str, list[Record]]:
+    """Records by curve group (see `curve_group`). A failed clip record carries no frame
+    count, so it joins the group its clip's successful records are in."""
+    clips = {(r.dataset, r.image): curve_group(r) for r in records if r.frames is not None}
+    groups: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        key = curve_group(record)
+        if record.frames is None:
+            key = clips.get((record.dataset, record.image), key)
+        groups[key].append(record)
+    return dict(groups)
+
+
 def build_curves(records: Sequence[Record]) -> dict[str, dict[str, MeasuredCurve]]:
-    """dataset -> codec -> averaged curve, over the images seen anywhere in that dataset."""
+    """group -> codec -> averaged curve, over the images seen anywhere in that group.
+
+    A group is a dataset of images, or one clip (see `curve_group`)."""
     grouped: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     images: dict[str, set[str]] = defaultdict(set)
-    for record in records:
-        grouped[record.dataset][record.codec].append(record)
-        images[record.dataset].add(record.image)
+    for key, rows in group_records(records).items():
+        for record in rows:
+            grouped[key][record.codec].append(record)
+            images[key].add(record.image)
     return {
         dataset: {
             codec: _curve(dataset, codec, rows, images[dataset])
@@ -156,6 +214,60 @@ def _cell(result: BDResult | str) -> str:
     return f"{result.value:+.2f}% ({lo:.1f}–{hi:.1f} dB)"
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """One BD-rate column: the curve the others are compared with, or why there is none."""
+
+    heading: str
+    curve: MeasuredCurve | ReferenceCurve | None
+    missing: str = "n/a"  # the cell text when there is no curve
+    codec: str | None = None  # a measured anchor's own row reads 'anchor'
+
+    def cell(self, codec: str, curve: MeasuredCurve) -> str:
+        if self.curve is None:
+            return self.missing
+        if codec == self.codec:
+            return "anchor"
+        return _cell(_bd(self.curve.bpp, self.curve.psnr, curve))
+
+
+def measured_anchor(curves: dict[str, MeasuredCurve], codec: str, heading: str) -> Anchor:
+    """A column against one of our measured codecs (none if it has under 2 points)."""
+    curve = curves.get(codec)
+    usable = curve if curve is not None and len(curve.bpp) >= 2 else None
+    return Anchor(heading, usable, f"n/a (no {codec} sweep)", codec)
+
+
+def bd_table(curves: dict[str, MeasuredCurve], anchors: Sequence[Anchor]) -> list[str]:
+    """Per codec: points, images (or frames for a clip), one BD-rate per anchor, timings."""
+    video = any(c.frames is not None for c in curves.values())
+    count = "frames" if video else "images"
+    timing = "mean encode s | decode frames/s" if video else "mean encode s | mean decode s"
+    heads = "".join(f" {a.heading} |" for a in anchors)
+    lines = [
+        f"| codec | points | {count} |{heads} {timing} |",
+        "|---|---|---|" + "---|" * len(anchors) + "---|---|",
+    ]
+    for codec, curve in curves.items():
+        points = f"{len(curve.bpp)}" + (
+            f" ({len(curve.dropped_rates)} dropped)" if curve.dropped_rates else ""
+        )
+        cells = "".join(f" {a.cell(codec, curve)} |" for a in anchors)
+        counted = curve.frames if video else curve.num_images
+        speed = f"{curve.mean_decode_fps:.1f}" if video else f"{curve.mean_decode_s:.3f}"
+        lines.append(
+            f"| {codec} | {points} | {counted} |{cells} {curve.mean_encode_s:.3f} | {speed} |"
+        )
+    return lines
+
+
+BD_METHOD_NOTE = (
+    "BD-rate: log(bpp) interpolated as a function of PSNR-RGB with a piecewise cubic "
+    "Hermite (PCHIP) curve, integrated exactly over the PSNR interval both curves cover "
+    "(shown in each cell); negative means fewer bits than the anchor at equal quality."
+)
+
+
 # --------------------------------------------------------------------------- markdown
 
 
@@ -186,33 +298,15 @@ def _dataset_section(
         if anchor and refs
         else "BD-rate vs BPG 4:4:4"
     )
-    lines += [
-        f"| codec | points | images | {bpg_head} | BD-rate vs {anchor_codec} (ours, measured) "
-        "| mean encode s | mean decode s |",
-        "|---|---|---|---|---|---|---|",
+    anchors = [
+        Anchor(bpg_head, anchor, "n/a (no BPG curve)"),
+        measured_anchor(curves, anchor_codec, f"BD-rate vs {anchor_codec} (ours, measured)"),
     ]
-    for codec, curve in curves.items():
-        vs_bpg = _cell(_bd(anchor.bpp, anchor.psnr, curve)) if anchor else "n/a (no BPG curve)"
-        if measured is None or len(measured.bpp) < 2:
-            vs_measured = f"n/a (no {anchor_codec} sweep)"
-        elif codec == anchor_codec:
-            vs_measured = "anchor"
-        else:
-            vs_measured = _cell(_bd(measured.bpp, measured.psnr, curve))
-        points = f"{len(curve.bpp)}" + (
-            f" ({len(curve.dropped_rates)} dropped)" if curve.dropped_rates else ""
-        )
-        lines.append(
-            f"| {codec} | {points} | {curve.num_images} | {vs_bpg} | {vs_measured} "
-            f"| {curve.mean_encode_s:.3f} | {curve.mean_decode_s:.3f} |"
-        )
+    lines += bd_table(curves, anchors)
     lines += [
         "",
-        "BD-rate: log(bpp) interpolated as a function of PSNR-RGB with a piecewise cubic "
-        "Hermite (PCHIP) curve, integrated exactly over the PSNR interval both curves cover "
-        "(shown in each cell); negative means fewer bits than the anchor at equal quality. "
-        "Curves are the mean of per-image bpp and PSNR at each rate point; a point counts "
-        "only if every image succeeded.",
+        f"{BD_METHOD_NOTE} Curves are the mean of per-image bpp and PSNR at each rate point; "
+        "a point counts only if every image succeeded.",
         "",
     ]
     lines += _landing_section(records)
@@ -345,8 +439,12 @@ def _plot(
     curves: dict[str, MeasuredCurve],
     refs: ReferenceSet | None,
     published: dict[str, ReferenceCurve],
+    log_x: bool = False,
 ) -> None:
-    """PSNR-RGB vs bpp: measured curves solid with markers, published ones dashed."""
+    """PSNR-RGB vs bpp: measured curves solid with markers, published ones dashed.
+
+    Images are drawn on 0-2 bpp; clips (`log_x`) on a log axis over the rates measured, since
+    video rates span more than a decade near zero."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -376,7 +474,11 @@ def _plot(
                     label=f"{label} ({refs.legend})",
                 )
                 psnr_in_view += [q for b, q in zip(ref.bpp, ref.psnr, strict=True) if b <= 2]
-        ax.set_xlim(0, 2)
+        if log_x:
+            _log_rate_axis(ax, [b for c in curves.values() for b in c.bpp])
+            psnr_in_view = [q for c in curves.values() for q in c.psnr]
+        else:
+            ax.set_xlim(0, 2)
         if psnr_in_view:
             ax.set_ylim(math.floor(min(psnr_in_view)) - 1, math.ceil(max(psnr_in_view)) + 1)
         ax.set_xlabel("bits per pixel")
@@ -388,6 +490,21 @@ def _plot(
         fig.savefig(path)
     finally:
         plt.close(fig)
+
+
+def _log_rate_axis(ax: Any, bpp: Sequence[float]) -> None:
+    """Log bpp axis labelled in plain decimals at 1-2-5 steps (matplotlib's minor labels
+    collide on a narrow decade)."""
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
+
+    ax.set_xscale("log")
+    if not bpp:
+        return
+    lo, hi = min(bpp), max(bpp)
+    steps = [m * 10.0**e for e in range(-4, 2) for m in (1, 2, 5)]
+    ax.xaxis.set_major_locator(FixedLocator([t for t in steps if lo / 2 <= t <= hi * 2]))
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 # --------------------------------------------------------------------------- entry points
@@ -408,6 +525,7 @@ def make_report(
     if not records:
         raise click.ClickException(f"no records found in {folder / 'records.jsonl'}")
     all_curves = build_curves(records)
+    grouped = group_records(records)
     several = len(all_curves) > 1
     ok = sum(r.ok for r in records)
     lines = [
@@ -423,6 +541,14 @@ def make_report(
             (json_dir / f"{codec}.json").write_text(
                 json.dumps(curve.to_compressai(), indent=1) + "\n", encoding="utf-8"
             )
+        rows = grouped[dataset]
+        if any(c.frames is not None for c in curves.values()):
+            from nfcodec_eval.video_report import clip_section, clip_title
+
+            plot_name = f"rd-{dataset.replace('/', '-')}.png" if several else "rd.png"
+            _plot(folder / plot_name, clip_title(dataset, rows), curves, None, {}, log_x=True)
+            lines += clip_section(dataset, curves, rows, plot_name)
+            continue
         refs = reference_set(dataset, reference_dir)
         published = load_folder(refs.folder) if refs else {}
         plot_name = f"rd-{dataset}.png" if several else "rd.png"
@@ -432,7 +558,6 @@ def make_report(
         if full is not None:
             title += f" (subset of {full})"
         _plot(folder / plot_name, title, curves, refs, published)
-        rows = [r for r in records if r.dataset == dataset]
         lines += _dataset_section(dataset, curves, rows, refs, published, plot_name, anchor_codec)
     report = folder / "report.md"
     report.write_text("\n".join(lines), encoding="utf-8")

@@ -65,7 +65,10 @@ def _finite_or_none(value: float | None) -> float | None:
 
 @dataclass(frozen=True)
 class Record:
-    """Result of one job (dataset × image × codec config × rate point).
+    """Result of one job (dataset × image or clip × codec config × rate point).
+
+    For a clip, ``bpp`` is bytes × 8 / (width × height × frames) and ``decode_s`` covers all
+    frames (decode frames per second = ``frames / decode_s``).
 
     ``peak_mem_mb`` is the peak resident set size of the process that ran the job,
     measured over that job only where the OS lets us reset the high-water mark
@@ -95,6 +98,10 @@ class Record:
     host: dict[str, Scalar] = field(default_factory=dict)
     finished_at: str = ""
     schema: int = SCHEMA_VERSION
+    # video clips only (None for still images): frames coded, and PSNR-RGB of the MSE pooled
+    # over all of them; `psnr` is then the mean of per-frame PSNR and `bpp` counts every frame
+    frames: int | None = None
+    psnr_pooled: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -106,6 +113,7 @@ class Record:
         data["psnr"] = _finite_or_none(self.psnr)
         data["ms_ssim"] = _finite_or_none(self.ms_ssim)
         data["peak_mem_mb"] = _finite_or_none(self.peak_mem_mb)
+        data["psnr_pooled"] = _finite_or_none(self.psnr_pooled)
         return data
 
     def to_json(self) -> str:

@@ -104,15 +104,19 @@ def run_sweep(
     retry_failed: bool = True,
     dataset: str | None = None,
     rerun: bool = False,
+    frames: int | None = None,
 ) -> SweepSummary:
     """Run every job of dataset × codecs × rate points that has no 'ok' record yet.
 
     ``codecs`` are registered names, ``"module:attr"`` specs or codec instances
     (see `nfcodec_eval.jobs`). Failed jobs are recorded and do not stop the sweep;
     they are retried by the next call unless ``retry_failed`` is False; ``rerun`` runs every
-    job again (new records win over older ones, see `nfcodec_eval.store.dedupe`).
+    job again (new records win over older ones, see `nfcodec_eval.store.dedupe`). ``frames``
+    codes only the first N frames of each video clip (part of each video job's config).
     """
-    jobs = plan_jobs(dataset_dir, codecs, images=images, rates=rates, dataset=dataset)
+    jobs = plan_jobs(
+        dataset_dir, codecs, images=images, rates=rates, dataset=dataset, frames=frames
+    )
     out = _prepare_out_dir(out_dir)
     ok_ids = done_job_ids(out)
     skip = set() if rerun else ok_ids if retry_failed else recorded_job_ids(out)
