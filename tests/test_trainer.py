@@ -84,3 +84,35 @@ def test_progress_reports_the_coded_size_and_leaves_the_file_unchanged(
     assert seen and all(p.coded_bpp is not None and p.coded_bpp > 0 for p in seen)
     assert seen[-1].step == seen[-1].steps
     assert 0.5 * shown.bpp < seen[-1].coded_bpp < 2.0 * shown.bpp
+
+
+def test_latents_take_the_presets_second_moment_decay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The latent group's Adam beta2 is the preset's (rate control depends on it), the network
+    keeps Adam's default, and progress lines carry the rate term the step trained on."""
+    import dataclasses
+
+    import nfcodec
+    from nfcodec import codec
+    from nfcodec.fit.presets import PRESETS
+    from tests.conftest import TEST_PRESET, gradient_noise, register_test_presets
+
+    register_test_presets()
+    monkeypatch.setitem(
+        PRESETS, "beta-probe", dataclasses.replace(PRESETS[TEST_PRESET], latent_beta2=0.95)
+    )
+    groups: list[list[dict]] = []
+    real_adam = torch.optim.Adam
+
+    def recording_adam(params, **kwargs):  # type: ignore[no-untyped-def]
+        optimiser = real_adam(params, **kwargs)
+        groups.append(optimiser.param_groups)
+        return optimiser
+
+    monkeypatch.setattr(torch.optim, "Adam", recording_adam)
+    seen: list = []
+    monkeypatch.setattr(codec._Bar, "__call__", lambda self, p: seen.append(p))
+    nfcodec.encode_image(gradient_noise(16, 16, 3), preset="beta-probe", device="cpu", quiet=False)
+    latent_group, network_group = groups[0][0], groups[0][1]
+    assert latent_group["betas"] == (0.9, 0.95)
+    assert network_group["betas"] == (0.9, 0.999)
+    assert all(p.train_bpp > 0 for p in seen if p.step < p.steps * 0.9)

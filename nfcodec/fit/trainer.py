@@ -40,7 +40,8 @@ STEER_AIM = 1.02
 class Progress:
     """One progress report. `coded_bpp` is the exact coded size (latents, both networks and
     container) of the current rounded latents, refreshed at most every `CODED_REFRESH_STEPS`;
-    None until first measured or when the caller gives no `coded_bits`."""
+    None until first measured or when the caller gives no `coded_bits`. `train_bpp` is the rate
+    term the last soft-phase step trained on (noisy latents), to compare with the coded size."""
 
     step: int
     steps: int
@@ -48,6 +49,7 @@ class Progress:
     coded_bpp: float | None
     lmbda: float
     elapsed: float
+    train_bpp: float
 
 
 CODED_REFRESH_STEPS = 100  # a progress line's coded-size figure is at most this many steps old
@@ -198,7 +200,7 @@ def fit_field(
     preset = field.adjust_preset(preset)
     latent_params = field.latent_parameters()
     groups = [
-        {"params": latent_params, "lr": preset.lr_latent},
+        {"params": latent_params, "lr": preset.lr_latent, "betas": (0.9, preset.latent_beta2)},
         {"params": field.network_parameters(), "lr": preset.lr_network},
         {"params": list(rate_model.parameters()), "lr": preset.lr_rate},
     ]
@@ -221,7 +223,7 @@ def fit_field(
     log_lmbda = math.log(lmbda)
     previous_log_estimate: float | None = None
     start = time.perf_counter()
-    mse_value, bpp_value = 1.0, 0.0
+    mse_value, bpp_value, train_bpp = 1.0, 0.0, 0.0
     coded_bpp: float | None = None  # last exact coded-size estimate, for progress reports
     coded_at = -CODED_REFRESH_STEPS
     frozen: list[torch.Tensor] | None = None
@@ -252,7 +254,7 @@ def fit_field(
             # Ramp the rate weight in: latents first learn to carry the image, then get squeezed.
             ramp = min(1.0, (step + 1) / max(1.0, preset.steps * RAMP_UNTIL))
             loss = mse + ramp * math.exp(log_lmbda) * bpp
-            bpp_value = float(bpp.detach())
+            bpp_value = train_bpp = float(bpp.detach())
         else:
             if frozen is None:
                 frozen = [torch.round(t.detach()) for t in latent_params]
@@ -306,6 +308,7 @@ def fit_field(
                     coded_bpp,
                     math.exp(log_lmbda),
                     time.perf_counter() - start,
+                    train_bpp,
                 )
             )
     return FitReport(
